@@ -1,0 +1,1 @@
+"""The upstream adapters: the only package that imports openai."""

@@ -1,0 +1,168 @@
+"""The Assistants API v2 adapter: one thread per session, one run per question."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from openai import OpenAI
+
+from proxy.upstream.base import (
+    Answer,
+    Begun,
+    Citation,
+    Delta,
+    Ended,
+    RunState,
+    StreamBroken,
+    StreamEvent,
+    Turn,
+)
+from proxy.upstream.errors import translated
+
+RUNNING = {"queued", "in_progress", "cancelling"}
+
+
+class AssistantsUpstream:
+    """Answers with an assistant that has file_search over the docs' vector store."""
+
+    api = "assistants"
+    can_resume = False
+
+    def __init__(self, client: OpenAI, assistant_id: str) -> None:
+        self.client = client
+        self.assistant_id = assistant_id
+        # The SDK marks these methods deprecated; we call them on purpose for servers that still
+        # speak the Assistants API. The filter is process-wide because catch_warnings is not
+        # thread-safe; it only matches warnings raised from this module's calls.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
+
+    def _run_args(self, question: str, metadata: dict[str, str]) -> dict[str, Any]:
+        return {"assistant_id": self.assistant_id, "metadata": metadata}
+
+    def begin(
+        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+    ) -> Begun:
+        """Start a run; a new thread and its run are made in one request."""
+        with translated("start run"):
+            if thread_id is None:
+                run = self.client.beta.threads.create_and_run(
+                    thread={"messages": _messages(history, question)},
+                    **self._run_args(question, metadata),
+                )
+                return Begun(run.thread_id, run.id, new_thread=True)
+            run = self.client.beta.threads.runs.create(
+                thread_id,
+                additional_messages=[{"role": "user", "content": question}],
+                **self._run_args(question, metadata),
+            )
+            return Begun(thread_id, run.id)
+
+    def stream(
+        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+    ) -> Iterator[StreamEvent]:
+        """Start a run with stream=True and translate its events."""
+        with translated("stream run"):
+            if thread_id is None:
+                events = self.client.beta.threads.create_and_run(
+                    thread={"messages": _messages(history, question)},
+                    stream=True,
+                    **self._run_args(question, metadata),
+                )
+            else:
+                events = self.client.beta.threads.runs.create(
+                    thread_id,
+                    additional_messages=[{"role": "user", "content": question}],
+                    stream=True,
+                    **self._run_args(question, metadata),
+                )
+        return self._events(events, new_thread=thread_id is None)
+
+    def _events(self, events: Any, new_thread: bool) -> Iterator[StreamEvent]:
+        """Begun on run creation, Delta per text fragment, Ended with the final messages."""
+        messages: list[Any] = []
+        with events, translated("stream run"):
+            for event in events:
+                name = event.event
+                if name == "thread.run.created":
+                    yield Begun(event.data.thread_id, event.data.id, new_thread=new_thread)
+                elif name == "thread.message.delta":
+                    for part in event.data.delta.content or []:
+                        if part.type == "text" and part.text and part.text.value:
+                            yield Delta(part.text.value)
+                elif name == "thread.message.completed":
+                    messages.append(event.data)
+                elif name.startswith("thread.run.") and event.data.status not in RUNNING:
+                    run = event.data
+                    if run.status == "in_progress" or run.status == "queued":
+                        continue
+                    answer = _answer(messages, run.id) if run.status == "completed" else None
+                    tokens = run.usage.total_tokens if run.usage else 0
+                    yield Ended(RunState(run.status, answer, tokens))
+                    return
+        raise StreamBroken("the run's stream ended early")
+
+    def resume(self, thread_id: str, run_id: str, cursor: int) -> Iterator[StreamEvent]:
+        """Assistants runs cannot resume a stream; the caller polls instead."""
+        raise StreamBroken("assistants streams cannot be resumed")
+
+    def poll(self, thread_id: str, run_id: str) -> RunState:
+        """Retrieve the run; once completed, list its messages for the answer."""
+        with translated("retrieve run"):
+            run = self.client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        if run.status in RUNNING:
+            return RunState("running")
+        tokens = run.usage.total_tokens if run.usage else 0
+        if run.status != "completed":
+            return RunState(run.status, tokens=tokens)
+        with translated("list messages"):
+            page = self.client.beta.threads.messages.list(
+                thread_id, run_id=run_id, order="asc", limit=20
+            )
+        return RunState("completed", _answer(page.data, run_id), tokens)
+
+    def cancel(self, thread_id: str, run_id: str) -> RunState:
+        """Cancel the run upstream."""
+        with translated("cancel run"):
+            run = self.client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
+        return RunState("running" if run.status in RUNNING else run.status)
+
+    def forget(self, thread_id: str) -> None:
+        """Delete the thread upstream."""
+        with translated("delete thread"):
+            self.client.beta.threads.delete(thread_id)
+
+
+def _messages(history: list[Turn], question: str) -> list[dict[str, str]]:
+    """Thread messages: the seeded history, then the question."""
+    turns = [{"role": t.role, "content": t.text} for t in history if t.text]
+    return [*turns, {"role": "user", "content": question}]
+
+
+def _answer(messages: list[Any], run_id: str) -> Answer:
+    """Join the run's assistant messages into one answer with its file citations."""
+    text = ""
+    citations: list[Citation] = []
+    first_id = ""
+    for message in messages:
+        if message.role != "assistant":
+            continue
+        first_id = first_id or message.id
+        for part in message.content:
+            if part.type != "text":
+                continue
+            if text:
+                text += "\n\n"
+            offset = len(text)
+            text += part.text.value
+            for note in part.text.annotations or []:
+                if note.type == "file_citation":
+                    citations.append(
+                        Citation(
+                            offset + note.start_index,
+                            offset + note.end_index,
+                            note.file_citation.file_id,
+                        )
+                    )
+    return Answer(first_id or run_id, text, citations)

@@ -1,0 +1,143 @@
+"""The one interface both upstream APIs sit behind, and the values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+TERMINAL_ERRORS = {
+    "failed": "The assistant could not answer this question. Please try again.",
+    "expired": "The answer took too long and expired. Please try again.",
+    "cancelled": "The answer was cancelled.",
+    "incomplete": "The answer was cut short. Please try again or ask a narrower question.",
+    "requires_action": "The assistant asked for a tool docschat does not offer.",
+}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A span of the answer text that cites an uploaded file (start == end marks a point)."""
+
+    start: int
+    end: int
+    file_id: str
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished upstream answer: its id (the key of the local copy), text and citations."""
+
+    upstream_id: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the upstream says about a run or background response."""
+
+    status: str
+    answer: Answer | None = None
+    tokens: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """True once the run will not change any more."""
+        return self.status == "completed" or self.status in TERMINAL_ERRORS
+
+    @property
+    def error(self) -> str:
+        """A short text a reader can understand, for an unsuccessful end."""
+        return TERMINAL_ERRORS.get(self.status, "")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation, to seed a new upstream thread."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A run or response was started upstream (on a thread made for it when new_thread)."""
+
+    thread_id: str
+    run_id: str
+    new_thread: bool = False
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New answer text from a stream; cursor is the position to resume after, if any."""
+
+    text: str
+    cursor: int | None = None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The stream reached the run's end."""
+
+    state: RunState
+
+
+StreamEvent = Begun | Delta | Ended
+
+
+class UpstreamError(Exception):
+    """An upstream request failed; retryable ones keep the job's place."""
+
+    def __init__(
+        self, detail: str, *, retryable: bool, retry_after: float | None = None, status: int = 0
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+class StreamBroken(UpstreamError):
+    """A stream ended before the run did; the run is still going and can be polled."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, retryable=True)
+
+
+class Upstream(Protocol):
+    """An answering service: Assistants (threads, runs) or Responses (conversations, responses)."""
+
+    api: str
+    can_resume: bool
+
+    def begin(
+        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+    ) -> Begun:
+        """Start answering `question`, making a thread first when `thread_id` is None."""
+        ...
+
+    def stream(
+        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+    ) -> Iterator[StreamEvent]:
+        """Start answering with a stream: Begun first, then Deltas, then Ended."""
+        ...
+
+    def resume(self, thread_id: str, run_id: str, cursor: int) -> Iterator[StreamEvent]:
+        """Continue a broken stream after `cursor` (only where can_resume)."""
+        ...
+
+    def poll(self, thread_id: str, run_id: str) -> RunState:
+        """The run's state, with its answer once completed."""
+        ...
+
+    def cancel(self, thread_id: str, run_id: str) -> RunState:
+        """Ask the upstream to stop a run; returns its state afterwards."""
+        ...
+
+    def forget(self, thread_id: str) -> None:
+        """Delete an upstream thread or conversation (best effort)."""
+        ...

@@ -1,0 +1,39 @@
+"""Build the openai client and the upstream adapter from settings and what setup recorded."""
+
+from __future__ import annotations
+
+from openai import OpenAI
+
+from proxy.config import Settings
+from proxy.upstream.assistants import AssistantsUpstream
+from proxy.upstream.base import Upstream
+from proxy.upstream.responses import ResponsesUpstream
+
+OPENAI_HOST = "api.openai.com"
+
+
+def make_client(settings: Settings, *, retries: int = 2, timeout: float | None = None) -> OpenAI:
+    """An openai client for the configured upstream (the key never leaves this object)."""
+    return OpenAI(
+        api_key=settings.openai_api_key or "docschat-local",
+        base_url=settings.openai_base_url or None,
+        max_retries=retries,
+        timeout=timeout if timeout is not None else settings.upstream_timeout,
+    )
+
+
+def default_api(settings: Settings) -> str:
+    """The mode to use when neither settings nor setup chose one."""
+    if settings.api:
+        return settings.api
+    base = settings.openai_base_url
+    return "responses" if not base or OPENAI_HOST in base else "assistants"
+
+
+def make_upstream(
+    settings: Settings, client: OpenAI, api: str, vector_store_id: str, assistant_id: str
+) -> Upstream:
+    """The adapter for `api`, wired to the recorded vector store (and assistant)."""
+    if api == "assistants":
+        return AssistantsUpstream(client, assistant_id)
+    return ResponsesUpstream(client, settings.model, settings.instructions, vector_store_id)

@@ -1,0 +1,154 @@
+"""The Responses API adapter: one conversation per session, one background response per question."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from openai import OpenAI
+
+from proxy.upstream.base import (
+    Answer,
+    Begun,
+    Citation,
+    Delta,
+    Ended,
+    RunState,
+    StreamBroken,
+    StreamEvent,
+    Turn,
+)
+from proxy.upstream.errors import translated
+
+RUNNING = {"queued", "in_progress"}
+ENDINGS = {"response.completed", "response.failed", "response.incomplete", "response.cancelled"}
+
+
+class ResponsesUpstream:
+    """Answers with background responses using file_search over the docs' vector store."""
+
+    api = "responses"
+    can_resume = True
+
+    def __init__(self, client: OpenAI, model: str, instructions: str, vector_store_id: str) -> None:
+        self.client = client
+        self.model = model
+        self.instructions = instructions
+        self.vector_store_id = vector_store_id
+
+    def _conversation(self, history: list[Turn]) -> str:
+        """Create the session's conversation, seeded with its earlier turns."""
+        items = [{"type": "message", "role": t.role, "content": t.text} for t in history if t.text]
+        with translated("create conversation"):
+            return self.client.conversations.create(items=items).id
+
+    def _create_args(self, thread_id: str, question: str, metadata: dict[str, str]) -> dict:
+        tools: list[Any] = []
+        if self.vector_store_id:
+            tools.append({"type": "file_search", "vector_store_ids": [self.vector_store_id]})
+        return {
+            "model": self.model,
+            "conversation": thread_id,
+            "input": question,
+            "instructions": self.instructions,
+            "tools": tools,
+            "include": ["file_search_call.results"],
+            "background": True,
+            "store": True,
+            "metadata": metadata,
+        }
+
+    def begin(
+        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+    ) -> Begun:
+        """Start a background response (making the conversation first if needed)."""
+        new = thread_id is None
+        conversation = self._conversation(history) if thread_id is None else thread_id
+        with translated("create response"):
+            response = self.client.responses.create(
+                **self._create_args(conversation, question, metadata)
+            )
+        return Begun(conversation, response.id, new_thread=new)
+
+    def stream(
+        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+    ) -> Iterator[StreamEvent]:
+        """Start a streamed background response and translate its events."""
+        new = thread_id is None
+        conversation = self._conversation(history) if thread_id is None else thread_id
+        with translated("stream response"):
+            events = self.client.responses.create(
+                **self._create_args(conversation, question, metadata), stream=True
+            )
+        return self._events(events, conversation, new)
+
+    def resume(self, thread_id: str, run_id: str, cursor: int) -> Iterator[StreamEvent]:
+        """Continue a response's stream after event number `cursor`."""
+        with translated("resume stream"):
+            events = self.client.responses.retrieve(run_id, stream=True, starting_after=cursor)
+        return self._events(events, thread_id, False)
+
+    def _events(self, events: Any, conversation: str, new: bool) -> Iterator[StreamEvent]:
+        """Begun on creation, Delta per text fragment (with its sequence number), then Ended."""
+        with events, translated("stream response"):
+            for event in events:
+                kind = event.type
+                cursor = getattr(event, "sequence_number", None)
+                if kind == "response.created":
+                    yield Begun(conversation, event.response.id, new_thread=new)
+                    yield Delta("", cursor)
+                elif kind == "response.output_text.delta":
+                    yield Delta(event.delta, cursor)
+                elif kind in ENDINGS:
+                    yield Ended(_state(event.response))
+                    return
+                elif cursor is not None:
+                    yield Delta("", cursor)
+        raise StreamBroken("the response's stream ended early")
+
+    def poll(self, thread_id: str, run_id: str) -> RunState:
+        """Retrieve the response; its output holds the answer once completed."""
+        with translated("retrieve response"):
+            return _state(self.client.responses.retrieve(run_id))
+
+    def cancel(self, thread_id: str, run_id: str) -> RunState:
+        """Cancel the background response."""
+        with translated("cancel response"):
+            return _state(self.client.responses.cancel(run_id))
+
+    def forget(self, thread_id: str) -> None:
+        """Delete the conversation upstream."""
+        with translated("delete conversation"):
+            self.client.conversations.delete(thread_id)
+
+
+def _state(response: Any) -> RunState:
+    """Map a response object to a RunState, with the answer when it completed."""
+    status = response.status or "in_progress"
+    if status in RUNNING:
+        return RunState("running")
+    tokens = response.usage.total_tokens if response.usage else 0
+    if status != "completed":
+        return RunState(status, tokens=tokens)
+    return RunState("completed", _answer(response), tokens)
+
+
+def _answer(response: Any) -> Answer:
+    """The output message's text and its file citations."""
+    text = ""
+    citations: list[Citation] = []
+    for item in response.output or []:
+        if item.type != "message":
+            continue
+        for part in item.content:
+            if part.type != "output_text":
+                continue
+            if text:
+                text += "\n\n"
+            offset = len(text)
+            text += part.text
+            for note in part.annotations or []:
+                if note.type == "file_citation":
+                    at = offset + note.index
+                    citations.append(Citation(at, at, note.file_id, note.filename or ""))
+    return Answer(response.id, text, citations)
