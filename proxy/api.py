@@ -1,0 +1,84 @@
+"""JSON routes: parse the request, call the chat domain, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from proxy.chat import Chat
+from proxy.errors import ApiError
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _chat() -> Chat:
+    return current_app.extensions["docschat"].chat
+
+
+def _body() -> dict[str, Any]:
+    """The request's JSON object, or a clear 400/415."""
+    if not request.is_json:
+        raise ApiError(
+            415, "unsupported_media_type", "Send JSON with Content-Type: application/json."
+        )
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError as exc:
+        raise ApiError(400, "invalid_json", "The JSON body is nested too deeply.") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return data
+
+
+def _after() -> int:
+    raw = request.args.get("after", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(400, "invalid_after", "`after` must be a message id (a whole number).")
+    return int(raw)
+
+
+@api.post("/sessions")
+def create_session() -> Any:
+    """Start a conversation."""
+    return jsonify(session_id=_chat().create_session(g.client_ip)), 201
+
+
+@api.get("/sessions/<sid>/messages")
+def list_messages(sid: str) -> Any:
+    """The conversation so far (or after a message id)."""
+    return jsonify(messages=_chat().messages(sid, _after()))
+
+
+@api.post("/sessions/<sid>/messages")
+def ask(sid: str) -> Any:
+    """Ask a question; the answer arrives later as a message."""
+    message = _chat().ask(sid, _body().get("text"), g.client_ip, g.request_id)
+    current_app.extensions["docschat"].metrics.question()
+    return jsonify(message=message), 202
+
+
+@api.delete("/sessions/<sid>")
+def clear(sid: str) -> Any:
+    """Clear the conversation here and upstream."""
+    _chat().clear(sid)
+    return "", 204
+
+
+@api.post("/sessions/<sid>/messages/<int:mid>/feedback")
+def feedback(sid: str, mid: int) -> Any:
+    """Rate an answer."""
+    body = _body()
+    return jsonify(feedback=_chat().feedback(sid, mid, body.get("rating"), body.get("comment")))
+
+
+@api.post("/sessions/<sid>/messages/<int:mid>/stop")
+def stop(sid: str, mid: int) -> Any:
+    """Stop an answer that is still being written."""
+    return jsonify(message=_chat().stop(sid, mid))
+
+
+@api.post("/sessions/<sid>/messages/<int:mid>/retry")
+def retry(sid: str, mid: int) -> Any:
+    """Ask a failed answer's question again."""
+    return jsonify(message=_chat().retry(sid, mid, g.request_id)), 202

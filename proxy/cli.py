@@ -1,0 +1,170 @@
+"""`docschat ...`: the command line of the service, the worker, setup, scraping and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from proxy.config import Settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from werkzeug.serving import make_server
+
+    from proxy import create_app
+
+    app = create_app(settings, with_worker=settings.run_poller)
+    server = make_server(args.host, args.port, app, threaded=True)
+    print(f"docschat serving on http://{args.host}:{server.server_port}/", flush=True)
+    _until_signal(server.shutdown)
+    server.serve_forever()
+    app.extensions["docschat"].close()
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from proxy.services import build
+
+    services = build(settings, with_worker=True)
+    print("docschat worker running", flush=True)
+    done = threading.Event()
+    _until_signal(done.set)
+    done.wait()
+    services.close()
+    return 0
+
+
+def _until_signal(stop: object) -> None:
+    """Call `stop` (in a thread) on SIGTERM or SIGINT."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        threading.Thread(target=stop, daemon=True).start()  # type: ignore[arg-type]
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _setup(args: argparse.Namespace, settings: Settings) -> int:
+    from proxy.db import Database
+    from proxy.provision import setup
+    from proxy.upstream.factory import make_client
+
+    db = Database(settings.database_url)
+    db.upgrade()
+    done = setup(settings, db, make_client(settings))
+    print(f"api: {done.api}")
+    print(f"vector store: {done.vector_store_id}")
+    if done.assistant_id:
+        print(f"assistant: {done.assistant_id}")
+    print("\n".join(done.changes) if done.changes else "nothing to change")
+    return 0
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from proxy.db import Database
+
+    Database(settings.database_url).upgrade()
+    print("database is up to date")
+    return 0
+
+
+def _emulator(args: argparse.Namespace, settings: Settings) -> int:
+    from emulator.options import EmulatorOptions
+    from emulator.server import serve
+
+    options = EmulatorOptions(
+        latency_ms=args.latency_ms,
+        tokens_per_second=args.tokens_per_second,
+        fail_rate=args.fail_rate,
+        api=args.api,
+    )
+    print(f"emulator on http://{args.host}:{args.port}/v1", flush=True)
+    serve(options, args.host, args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from proxy.demo import run_demo
+
+    return run_demo(args.host, args.port, args.database)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    from scraper.command import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
+
+    top = argparse.ArgumentParser(prog="docschat", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="everything local: emulator, bundled docs, widget on :8000")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--database", default="sqlite:///docschat-demo.db", help="database URL")
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("serve", help="the proxy with its poller in-process")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(run=_serve)
+
+    p = sub.add_parser("worker", help="the answer poller alone")
+    p.set_defaults(run=_worker)
+
+    p = sub.add_parser("setup", help="create or verify the upstream vector store (and assistant)")
+    p.set_defaults(run=_setup)
+
+    p = sub.add_parser("db", help="database maintenance")
+    p.add_argument("action", choices=["upgrade"])
+    p.set_defaults(run=_db)
+
+    p = sub.add_parser("scrape", help="crawl a docs site, store and upload its pages")
+    add_scrape_arguments(p)
+    p.set_defaults(run=run_scrape)
+
+    p = sub.add_parser("docs", help="list stored documents")
+    add_docs_arguments(p)
+    p.set_defaults(run=run_docs)
+
+    p = sub.add_parser("emulator", help="a local OpenAI-compatible upstream for offline use")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8100)
+    p.add_argument("--latency-ms", type=int, default=1500)
+    p.add_argument("--tokens-per-second", type=float, default=40.0)
+    p.add_argument("--fail-rate", type=float, default=0.0)
+    p.add_argument("--api", choices=["both", "assistants", "responses"], default="both")
+    p.set_defaults(run=_emulator)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `docschat` command."""
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    _logging(settings)
+    try:
+        return int(args.run(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear line for the operator, never a traceback
+        from proxy.upstream.base import UpstreamError
+
+        if isinstance(exc, UpstreamError):
+            print(f"docschat: {exc.detail}", file=sys.stderr)
+            return 2
+        logging.getLogger("docschat").debug("failed", exc_info=True)
+        print(f"docschat: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _logging(settings: Settings) -> None:
+    from proxy.logs import configure
+
+    configure(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Message and delta events for WebSocket listeners, here and in other processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from collections import defaultdict
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "docschat_events"
+# PostgreSQL refuses NOTIFY payloads over 8000 bytes; larger messages travel as ids and are re-read.
+MAX_PAYLOAD = 7000
+
+
+class Subscription:
+    """One listener's queue of events for one session."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1000)
+
+
+class Hub:
+    """The WebSocket listeners of this process, by session id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+
+    def subscribe(self, session_id: str) -> Subscription:
+        """Start receiving a session's events."""
+        sub = Subscription(session_id)
+        with self._lock:
+            self._subs[session_id].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop receiving events."""
+        with self._lock:
+            subs = self._subs.get(sub.session_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.session_id]
+
+    def count(self) -> int:
+        """Open subscriptions in this process."""
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def has(self, session_id: str) -> bool:
+        """Whether anybody here listens to the session."""
+        with self._lock:
+            return session_id in self._subs
+
+    def deliver(self, session_id: str, event: dict[str, Any]) -> None:
+        """Hand an event to every listener; a full queue drops it (the list endpoint heals that)."""
+        with self._lock:
+            subs = list(self._subs.get(session_id, ()))
+        for sub in subs:
+            try:
+                sub.queue.put_nowait(event)
+            except queue.Full:
+                log.warning("listener queue full; event dropped")
+
+
+class Bus:
+    """Publishes events to this process's hub; subclasses also reach other processes."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.origin = uuid.uuid4().hex
+
+    def publish(self, session_id: str, event: dict[str, Any]) -> None:
+        """Deliver here at once, and elsewhere through the shared channel."""
+        self.hub.deliver(session_id, event)
+        self._send(json.dumps({"o": self.origin, "s": session_id, "e": event}))
+
+    def _send(self, payload: str) -> None:
+        """Reach other processes (nothing to do for a single process)."""
+
+    def _received(self, payload: str) -> None:
+        """An event from the shared channel: deliver it unless it is our own."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if data.get("o") != self.origin:
+            self.hub.deliver(data["s"], data["e"])
+
+    def start(self) -> None:
+        """Begin listening to other processes."""
+
+    def stop(self) -> None:
+        """Stop listening."""
+
+
+class PostgresBus(Bus):
+    """Cross-process events over PostgreSQL LISTEN/NOTIFY."""
+
+    def __init__(self, hub: Hub, dsn: str, on_job: Any = None) -> None:
+        super().__init__(hub)
+        self.dsn = dsn
+        self.on_job = on_job
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._thread: threading.Thread | None = None
+
+    def _send(self, payload: str) -> None:
+        if len(payload) > MAX_PAYLOAD:
+            log.debug("event too large for NOTIFY; listeners elsewhere will catch up from the list")
+            return
+        self._notify(CHANNEL, payload)
+
+    def notify_job(self) -> None:
+        """Tell workers in other processes that a job is waiting."""
+        self._notify("docschat_jobs", "")
+
+    def _notify(self, channel: str, payload: str) -> None:
+        import psycopg
+
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = psycopg.connect(self.dsn, autocommit=True)
+                    self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+                    return
+                except psycopg.Error:
+                    self._conn = None
+                    if attempt:
+                        log.warning("could not NOTIFY other processes")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._listen, name="pg-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _listen(self) -> None:
+        """LISTEN forever, reconnecting with backoff when the database goes away."""
+        import psycopg
+
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute("LISTEN docschat_jobs")
+                    delay = 0.2
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.channel == CHANNEL:
+                                self._received(note.payload)
+                            elif self.on_job is not None:
+                                self.on_job()
+            except psycopg.Error:
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+
+class RedisBus(Bus):
+    """Cross-process events over Redis pub/sub (REDIS_URL)."""
+
+    def __init__(self, hub: Hub, url: str, on_job: Any = None) -> None:
+        super().__init__(hub)
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self.on_job = on_job
+        self._stop = threading.Event()
+
+    def _send(self, payload: str) -> None:
+        try:
+            self.redis.publish(CHANNEL, payload)
+        except Exception:
+            log.warning("could not publish to Redis")
+
+    def notify_job(self) -> None:
+        """Tell workers in other processes that a job is waiting."""
+        try:
+            self.redis.publish("docschat_jobs", "")
+        except Exception:
+            log.warning("could not publish to Redis")
+
+    def start(self) -> None:
+        threading.Thread(target=self._listen, name="redis-listen", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _listen(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL, "docschat_jobs")
+                delay = 0.2
+                while not self._stop.is_set():
+                    item = pubsub.get_message(timeout=1.0)
+                    if not item:
+                        continue
+                    channel = item["channel"].decode()
+                    if channel == CHANNEL:
+                        self._received(item["data"].decode())
+                    elif self.on_job is not None:
+                        self.on_job()
+            except Exception:
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def make_bus(hub: Hub, database_url: str, redis_url: str) -> Bus:
+    """Redis when configured, PostgreSQL LISTEN/NOTIFY on PostgreSQL, else this process only."""
+    if redis_url:
+        return RedisBus(hub, redis_url)
+    if database_url.startswith("postgresql"):
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url).set(drivername="postgresql")
+        return PostgresBus(hub, url.render_as_string(hide_password=False))
+    return Bus(hub)

@@ -1,0 +1,282 @@
+"""Answer jobs in the database: claim with a lease, record progress, finish exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from proxy.db import Database
+from proxy.models import (
+    ACTIVE_JOB_STATES,
+    AnswerJob,
+    Document,
+    Message,
+    UpstreamThread,
+    utcnow,
+)
+from proxy.render import Rendered
+from proxy.upstream.base import Turn
+
+
+@dataclass
+class Job:
+    """A claimed job's fields, detached from any database session."""
+
+    id: int
+    session_id: str
+    question_id: int
+    message_id: int
+    api: str
+    thread_id: str | None
+    run_id: str | None
+    stream_cursor: int | None
+    stop_requested: bool
+    attempts: int
+    started_at: datetime | None
+    deadline_at: datetime
+    request_id: str
+
+
+class JobStore:
+    """Every read and write of answer jobs; all writes check the caller still holds the lease."""
+
+    def __init__(self, db: Database, owner: str, lease_seconds: float) -> None:
+        self.db = db
+        self.owner = owner
+        self.lease = timedelta(seconds=lease_seconds)
+
+    def _mine(self, job_id: int) -> Any:
+        return and_(
+            AnswerJob.id == job_id,
+            AnswerJob.lease_owner == self.owner,
+            AnswerJob.state.in_(ACTIVE_JOB_STATES),
+        )
+
+    def claim(self, limit: int) -> list[Job]:
+        """Lease up to `limit` due jobs, each the oldest unfinished one of its session."""
+        now = utcnow()
+        older = aliased(AnswerJob)
+        earlier_unfinished = exists().where(
+            older.session_id == AnswerJob.session_id,
+            older.id < AnswerJob.id,
+            older.state.in_(ACTIVE_JOB_STATES),
+        )
+        due = (
+            select(AnswerJob.id)
+            .where(
+                AnswerJob.state.in_(ACTIVE_JOB_STATES),
+                AnswerJob.next_poll_at <= now,
+                or_(AnswerJob.lease_expires_at.is_(None), AnswerJob.lease_expires_at < now),
+                ~earlier_unfinished,
+            )
+            .order_by(AnswerJob.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=AnswerJob)
+        )
+        with self.db.session() as s:
+            ids = list(s.scalars(due))
+            if not ids:
+                return []
+            s.execute(
+                update(AnswerJob)
+                .where(AnswerJob.id.in_(ids))
+                .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
+            )
+            rows = s.scalars(select(AnswerJob).where(AnswerJob.id.in_(ids))).all()
+            return [_detach(r) for r in rows]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest unfinished job wants attention."""
+        with self.db.read() as s:
+            return s.scalar(
+                select(func.min(AnswerJob.next_poll_at)).where(
+                    AnswerJob.state.in_(ACTIVE_JOB_STATES)
+                )
+            )
+
+    def renew(self, job_id: int, **values: Any) -> bool:
+        """Extend the lease (and store progress); False when the job is no longer ours."""
+        values["lease_expires_at"] = utcnow() + self.lease
+        with self.db.session() as s:
+            return (
+                s.execute(update(AnswerJob).where(self._mine(job_id)).values(**values)).rowcount
+                == 1
+            )
+
+    def release(self, job_id: int, next_poll_at: datetime, **values: Any) -> bool:
+        """Give the job back, to be looked at again at `next_poll_at`."""
+        values.update(next_poll_at=next_poll_at, lease_owner=None, lease_expires_at=None)
+        with self.db.session() as s:
+            return (
+                s.execute(update(AnswerJob).where(self._mine(job_id)).values(**values)).rowcount
+                == 1
+            )
+
+    def stop_requested(self, job_id: int) -> bool:
+        """Whether the reader asked to stop this answer."""
+        with self.db.read() as s:
+            return bool(s.scalar(select(AnswerJob.stop_requested).where(AnswerJob.id == job_id)))
+
+    def thread_of(self, session_id: str) -> tuple[str, str] | None:
+        """The session's upstream (api, thread id), if it has one."""
+        with self.db.read() as s:
+            row = s.execute(
+                select(UpstreamThread.api, UpstreamThread.thread_id).where(
+                    UpstreamThread.session_id == session_id
+                )
+            ).first()
+        return (row[0], row[1]) if row else None
+
+    def history(self, session_id: str, before_id: int, budget: int) -> list[Turn]:
+        """The newest finished turns before a question, within `budget` characters."""
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Message.role, Message.text)
+                .where(
+                    Message.session_id == session_id,
+                    Message.id < before_id,
+                    Message.status == "done",
+                    Message.text != "",
+                )
+                .order_by(Message.id.desc())
+                .limit(50)
+            ).all()
+        turns: list[Turn] = []
+        for role, text in rows:
+            if len(text) > budget:
+                break
+            budget -= len(text)
+            turns.append(Turn(role, text))
+        return turns[::-1]
+
+    def text_of(self, message_id: int) -> str:
+        """A message's text as stored (the part of an answer streamed so far)."""
+        with self.db.read() as s:
+            return s.scalar(select(Message.text).where(Message.id == message_id)) or ""
+
+    def question(self, question_id: int) -> str:
+        """The text of a job's question."""
+        with self.db.read() as s:
+            return s.scalar(select(Message.text).where(Message.id == question_id)) or ""
+
+    def started(self, job: Job, api: str, thread_id: str, run_id: str, new_thread: bool) -> bool:
+        """Record the upstream run (and a new thread for the session)."""
+        now = utcnow()
+        with self.db.session() as s:
+            done = s.execute(
+                update(AnswerJob)
+                .where(self._mine(job.id))
+                .values(
+                    api=api,
+                    thread_id=thread_id,
+                    run_id=run_id,
+                    state="running",
+                    started_at=now,
+                    lease_expires_at=now + self.lease,
+                )
+            ).rowcount
+            if done and new_thread:
+                row = s.scalar(
+                    select(UpstreamThread).where(UpstreamThread.session_id == job.session_id)
+                )
+                if row is None:
+                    s.add(UpstreamThread(session_id=job.session_id, api=api, thread_id=thread_id))
+                else:
+                    row.api, row.thread_id, row.created_at = api, thread_id, now
+        return bool(done)
+
+    def show_progress(self, job: Job, text: str, cursor: int | None) -> Message | None:
+        """Store the text streamed so far; None when the job is no longer ours."""
+        now = utcnow()
+        with self.db.session() as s:
+            values: dict[str, Any] = {"lease_expires_at": now + self.lease}
+            if cursor is not None:
+                values["stream_cursor"] = cursor
+            if not s.execute(update(AnswerJob).where(self._mine(job.id)).values(**values)).rowcount:
+                return None
+            message = s.get(Message, job.message_id)
+            if message is None:
+                return None
+            message.text, message.status = text, "streaming"
+            return message
+
+    def finish(
+        self,
+        job: Job,
+        *,
+        status: str,
+        text: str,
+        rendered: Rendered | None = None,
+        upstream_id: str | None = None,
+        stopped: bool = False,
+    ) -> Message | None:
+        """End the job and write its answer, once: None when another worker already did."""
+        now = utcnow()
+        with self.db.session() as s:
+            ended = s.execute(
+                update(AnswerJob)
+                .where(self._mine(job.id))
+                .values(
+                    state="done" if status == "done" else "error",
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            ).rowcount
+            if not ended:
+                return None
+            message = s.get(Message, job.message_id)
+            if message is None:
+                return None
+            message.status, message.stopped = status, stopped
+            message.text = rendered.text if rendered else text
+            message.html = rendered.html if rendered else ""
+            message.sources = rendered.sources if rendered else []
+            if upstream_id:
+                taken = s.scalar(
+                    select(Message.id).where(Message.upstream_message_id == upstream_id)
+                )
+                if taken is None:
+                    message.upstream_message_id = upstream_id
+            try:
+                s.flush()
+            except IntegrityError:  # pragma: no cover - guarded by the lookup above
+                s.rollback()
+                return None
+            return message
+
+    def documents(self, file_ids: list[str]) -> Mapping[str, tuple[str, str]]:
+        """Map upstream file ids to (title, url) of the pages they hold."""
+        if not file_ids:
+            return {}
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Document.file_id, Document.title, Document.url).where(
+                    Document.file_id.in_(file_ids)
+                )
+            ).all()
+        return {f: (t or u, u) for f, t, u in rows}
+
+
+def _detach(row: AnswerJob) -> Job:
+    return Job(
+        id=row.id,
+        session_id=row.session_id,
+        question_id=row.question_id,
+        message_id=row.message_id,
+        api=row.api,
+        thread_id=row.thread_id,
+        run_id=row.run_id,
+        stream_cursor=row.stream_cursor,
+        stop_requested=row.stop_requested,
+        attempts=row.attempts,
+        started_at=row.started_at,
+        deadline_at=row.deadline_at,
+        request_id=row.request_id,
+    )

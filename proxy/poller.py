@@ -1,0 +1,330 @@
+"""The worker: an APScheduler job claims due answers, then starts, streams or polls them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from proxy.chat import message_dict
+from proxy.config import Settings
+from proxy.events import Bus
+from proxy.jobs import Job, JobStore
+from proxy.limits import Limits
+from proxy.metrics import Metrics
+from proxy.models import Message, utcnow
+from proxy.render import plain, render_answer, visible
+from proxy.upstream.base import (
+    Begun,
+    Delta,
+    Ended,
+    RunState,
+    StreamEvent,
+    Upstream,
+    UpstreamError,
+)
+
+log = logging.getLogger(__name__)
+
+DELTA_EVERY = 0.05  # seconds between two delta pushes to readers
+SAVE_EVERY = 0.5  # seconds between two saves of a streaming message
+
+
+class Timing:
+    """Learns how long runs take, to look again when an answer is likely ready."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.estimate = 2.0
+        self._lock = threading.Lock()
+
+    def learn(self, lower: float, upper: float) -> None:
+        """A run finished between `lower` and `upper` seconds after it started."""
+        seen = (lower + upper) / 2 if lower > 0 else upper
+        with self._lock:
+            self.estimate = 0.7 * self.estimate + 0.3 * seen
+
+    def delay(self, elapsed: float) -> float:
+        """Seconds until the next look at a run that has been going for `elapsed` seconds."""
+        low, high = self.settings.poll_min_interval, self.settings.poll_max_interval
+        if elapsed < self.estimate:
+            return max(low, self.estimate - elapsed + 0.02)
+        return min(high, low + 0.25 * (elapsed - self.estimate))
+
+
+class Worker:
+    """Runs answer jobs: any number of workers may share one database."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        bus: Bus,
+        upstream: Callable[[], Upstream],
+        limits: Limits | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.upstream = upstream
+        self.limits = limits
+        self.metrics = metrics or Metrics()
+        self.timing = Timing(settings)
+        self.pool = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="answer")
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    @staticmethod
+    def new_owner() -> str:
+        """A lease owner name unique to this worker."""
+        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start ticking (at once, then every tick interval or sooner when work is due)."""
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.settings.tick_interval,
+            id="tick",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now().astimezone(),
+            misfire_grace_time=None,
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stop ticking and wait for running work to end."""
+        self._stopping = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def wake(self, at: datetime | None = None) -> None:
+        """Tick at `at` (default now) instead of waiting for the interval."""
+        if self._stopping or not self.scheduler.running:
+            return
+        job = self.scheduler.get_job("tick")
+        when = at or utcnow()
+        if job is not None and (job.next_run_time is None or when < job.next_run_time):
+            with contextlib.suppress(Exception):  # the job can vanish during shutdown
+                job.modify(next_run_time=when)
+
+    def tick(self) -> None:
+        """Claim what is due (as much as there are free threads) and hand it to the pool."""
+        with self._lock:
+            free = self.settings.worker_threads - self._inflight
+        if free > 0 and not self._stopping:
+            try:
+                jobs = self.store.claim(free)
+            except Exception:
+                log.exception("claiming jobs failed; retrying at the next tick")
+                jobs = []
+            for job in jobs:
+                with self._lock:
+                    self._inflight += 1
+                self.pool.submit(self._run, job)
+        self.metrics.set_inflight(self._inflight)
+        self._plan_next()
+
+    def _plan_next(self) -> None:
+        try:
+            due = self.store.next_due()
+        except Exception:
+            return
+        if due is not None:
+            self.wake(max(due, utcnow()))
+
+    # --- one job --------------------------------------------------------------------------
+
+    def _run(self, job: Job) -> None:
+        """Advance one job by one step; errors keep its place or end it, never leave it stuck."""
+        try:
+            self._step(job)
+        except UpstreamError as exc:
+            self._upstream_failed(job, exc)
+        except Exception:
+            log.exception("answer job %s failed unexpectedly", job.id)
+            self._retry_later(job, 2.0)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+            self.wake()
+
+    def _step(self, job: Job) -> None:
+        if job.stop_requested:
+            self._stop(job)
+            return
+        if utcnow() >= job.deadline_at:
+            self._overdue(job)
+            return
+        upstream = self.upstream()
+        if job.run_id is None:
+            self._start(job, upstream)
+        elif self.settings.streaming and upstream.can_resume and job.stream_cursor is not None:
+            self._consume(
+                job, upstream, upstream.resume(job.thread_id or "", job.run_id, job.stream_cursor)
+            )
+        else:
+            self._poll(job, upstream)
+
+    def _start(self, job: Job, upstream: Upstream) -> None:
+        """Start the run, on the session's thread (or a new one seeded with its history)."""
+        question = self.store.question(job.question_id)
+        known = self.store.thread_of(job.session_id)
+        thread_id = known[1] if known and known[0] == upstream.api else None
+        history = []
+        if thread_id is None:
+            history = self.store.history(
+                job.session_id, job.question_id, self.settings.history_chars
+            )
+        metadata = {"docschat_job": str(job.id)}
+        self.metrics.upstream_call("start")
+        if self.settings.streaming:
+            self._consume(job, upstream, upstream.stream(thread_id, question, history, metadata))
+            return
+        begun = upstream.begin(thread_id, question, history, metadata)
+        if self.store.started(job, upstream.api, begun.thread_id, begun.run_id, begun.new_thread):
+            self.store.release(job.id, utcnow() + timedelta(seconds=self.timing.delay(0)))
+
+    def _consume(self, job: Job, upstream: Upstream, events: Iterator[StreamEvent]) -> None:
+        """Follow a stream: push coalesced deltas, save progress, finish at its end."""
+        text = self.store.text_of(job.message_id) if job.run_id else ""
+        shown = len(visible(text))
+        cursor = job.stream_cursor
+        started = job.started_at or utcnow()
+        last_push = last_save = 0.0
+        try:
+            for event in events:
+                if isinstance(event, Begun):
+                    if not self.store.started(
+                        job, upstream.api, event.thread_id, event.run_id, event.new_thread
+                    ):
+                        return
+                    job.thread_id, job.run_id, started = event.thread_id, event.run_id, utcnow()
+                elif isinstance(event, Delta):
+                    text += event.text
+                    cursor = event.cursor if event.cursor is not None else cursor
+                    now = time.monotonic()
+                    if now - last_push >= DELTA_EVERY or shown == 0:
+                        shown = self._push(job, text, shown)
+                        last_push = now
+                    if now - last_save >= SAVE_EVERY:
+                        last_save = now
+                        if self.store.show_progress(job, visible(text), cursor) is None:
+                            return
+                        if self.store.stop_requested(job.id):
+                            self._stop(job, text)
+                            return
+                elif isinstance(event, Ended):
+                    self._push(job, text, shown)
+                    elapsed = (utcnow() - started).total_seconds()
+                    if event.state.status == "completed":
+                        self.timing.learn(elapsed, elapsed)
+                    self._finish(job, event.state)
+                    return
+        except UpstreamError:
+            # Keep what was streamed; the next step resumes (Responses) or polls (Assistants).
+            if job.run_id is None:
+                raise
+            self.metrics.stream_fallback()
+            self.store.release(job.id, utcnow(), stream_cursor=cursor)
+            if text:
+                self.store.show_progress(job, visible(text), cursor)
+            return
+
+    def _push(self, job: Job, text: str, shown: int) -> int:
+        """Send readers the visible text they have not seen yet; returns what they have now."""
+        now_visible = visible(text)
+        if len(now_visible) > shown:
+            self.bus.publish(
+                job.session_id,
+                {
+                    "type": "delta",
+                    "message_id": job.message_id,
+                    "offset": shown,
+                    "text": now_visible[shown:],
+                },
+            )
+        return max(shown, len(now_visible))
+
+    def _poll(self, job: Job, upstream: Upstream) -> None:
+        self.metrics.upstream_call("poll")
+        state = upstream.poll(job.thread_id or "", job.run_id or "")
+        elapsed = (utcnow() - (job.started_at or utcnow())).total_seconds()
+        if state.finished:
+            if state.status == "completed":
+                self.timing.learn(elapsed - self.settings.poll_min_interval, elapsed)
+            self._finish(job, state)
+            return
+        self.store.release(job.id, utcnow() + timedelta(seconds=self.timing.delay(elapsed)))
+
+    def _finish(self, job: Job, state: RunState) -> None:
+        """Write the answer (or a readable error) into the pending message, exactly once."""
+        if state.status == "completed" and state.answer is not None:
+            rendered = render_answer(state.answer, self.store.documents)
+            message = self.store.finish(
+                job, status="done", text="", rendered=rendered, upstream_id=state.answer.upstream_id
+            )
+        else:
+            message = self.store.finish(job, status="error", text=state.error)
+        if message is None:
+            return
+        outcome = "done" if message.status == "done" else state.status
+        self.metrics.answered(outcome, (utcnow() - message.created_at).total_seconds())
+        if self.limits is not None:
+            self.limits.spent(state.tokens)
+        self._publish(job, message)
+
+    def _publish(self, job: Job, message: Message) -> None:
+        self.bus.publish(job.session_id, {"type": "message", "message": message_dict(message)})
+
+    def _stop(self, job: Job, text: str | None = None) -> None:
+        """The reader pressed Stop: cancel upstream, keep what was written."""
+        if job.run_id:
+            try:
+                self.metrics.upstream_call("cancel")
+                self.upstream().cancel(job.thread_id or "", job.run_id)
+            except UpstreamError:
+                log.warning("cancelling run %s failed; it ends upstream by itself", job.run_id)
+        kept = visible(text if text is not None else self.store.text_of(job.message_id))
+        message = self.store.finish(
+            job, status="done", text=kept, stopped=True, rendered=plain(kept) if kept else None
+        )
+        if message is not None:
+            self.metrics.answered("stopped", 0.0)
+            self._publish(job, message)
+
+    def _overdue(self, job: Job) -> None:
+        """Past the deadline: cancel upstream and tell the reader."""
+        if job.run_id:
+            with contextlib.suppress(UpstreamError):
+                self.upstream().cancel(job.thread_id or "", job.run_id)
+        self._finish(job, RunState("expired"))
+
+    def _upstream_failed(self, job: Job, exc: UpstreamError) -> None:
+        self.metrics.upstream_error(exc.status)
+        if not exc.retryable:
+            log.warning("answer job %s: %s", job.id, exc.detail)
+            self._finish(job, RunState("failed"))
+            return
+        backoff = min(30.0, 0.5 * 2 ** min(job.attempts, 6))
+        self._retry_later(job, max(backoff, exc.retry_after or 0.0))
+
+    def _retry_later(self, job: Job, seconds: float) -> None:
+        at = min(utcnow() + timedelta(seconds=seconds), job.deadline_at)
+        self.store.release(job.id, at, attempts=job.attempts + 1)

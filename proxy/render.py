@@ -1,0 +1,84 @@
+"""Answer text -> numbered source links, sanitized HTML and the list of sources."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import nh3
+from markdown_it import MarkdownIt
+
+from proxy.upstream.base import Answer
+
+# Citation markers the Assistants API leaves in text, e.g. 【4:0†source】.
+MARKER = re.compile(r"【[^】]*】")
+OPEN_MARKER = re.compile(r"【[^】]*$")
+
+TAGS = {
+    "a", "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "sup",
+}  # fmt: skip
+ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An answer ready to store: markdown with numbered links, safe HTML, sources in order."""
+
+    text: str
+    html: str
+    sources: list[dict[str, str]]
+
+
+def _markdown() -> MarkdownIt:
+    # Raw HTML in answers is never passed through: the model's text is data, not markup.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def to_html(text: str) -> str:
+    """Markdown to HTML that can neither run script nor load remote content."""
+    raw = _markdown().render(text)
+    return nh3.clean(
+        raw,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+
+
+def visible(text: str) -> str:
+    """Streaming text as a reader should see it: markers removed, a half-written one held back."""
+    return OPEN_MARKER.sub("", MARKER.sub("", text))
+
+
+def render_answer(
+    answer: Answer, lookup: Callable[[list[str]], Mapping[str, tuple[str, str]]]
+) -> Rendered:
+    """Turn citations into numbered links to their pages (`lookup`: file id -> (title, url))."""
+    pages = lookup(sorted({c.file_id for c in answer.citations}))
+    sources: list[dict[str, str]] = []
+    numbers: dict[str, int] = {}
+    pieces: list[str] = []
+    at = 0
+    for cite in sorted(answer.citations, key=lambda c: (c.start, c.end)):
+        if cite.start < at:
+            continue
+        title, url = pages.get(cite.file_id, (cite.filename or "Source", ""))
+        key = url or cite.file_id
+        if key not in numbers:
+            numbers[key] = len(sources) + 1
+            sources.append({"title": title, "url": url})
+        n = numbers[key]
+        pieces.append(answer.text[at : cite.start].rstrip(" "))
+        pieces.append(f" [\\[{n}\\]]({url})" if url else f" \\[{n}\\]")
+        at = cite.end
+    pieces.append(answer.text[at:])
+    text = MARKER.sub("", "".join(pieces)).strip()
+    return Rendered(text, to_html(text), sources)
+
+
+def plain(text: str) -> Rendered:
+    """Render text that carries no citations (a stopped answer's partial text)."""
+    return Rendered(text, to_html(text), [])

@@ -1,0 +1,117 @@
+"""The long-lived parts of one process, wired together once: database, events, chat, worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from proxy.chat import Chat
+from proxy.config import Settings
+from proxy.db import Database
+from proxy.events import Bus, Hub, make_bus
+from proxy.jobs import JobStore
+from proxy.limits import Limits, make_counters
+from proxy.metrics import Metrics
+from proxy.poller import Worker
+from proxy.provision import recorded, setup
+from proxy.upstream.base import Upstream
+from proxy.upstream.factory import default_api, make_client, make_upstream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Upstreams:
+    """Builds the upstream adapter on first use from what setup recorded (or runs setup)."""
+
+    settings: Settings
+    db: Database
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _upstream: Upstream | None = None
+
+    def __call__(self) -> Upstream:
+        """The adapter for the configured (or detected) API."""
+        with self._lock:
+            if self._upstream is None:
+                # Jobs retry on their own schedule, so the SDK must not retry inside a job's step.
+                client = make_client(self.settings, retries=0)
+                ids = recorded(self.db)
+                if ids is None or (self.settings.api and ids.api != self.settings.api):
+                    log.info("no upstream setup recorded for this mode; running setup")
+                    ids = setup(self.settings, self.db, make_client(self.settings))
+                api = self.settings.api or ids.api or default_api(self.settings)
+                self._upstream = make_upstream(
+                    self.settings, client, api, ids.vector_store_id, ids.assistant_id
+                )
+            return self._upstream
+
+
+@dataclass
+class Services:
+    """Everything a web or worker process holds."""
+
+    settings: Settings
+    db: Database
+    hub: Hub
+    bus: Bus
+    metrics: Metrics
+    limits: Limits
+    upstreams: Upstreams
+    chat: Chat
+    worker: Worker | None = None
+
+    def close(self) -> None:
+        """Stop background work and release connections."""
+        if self.worker is not None:
+            self.worker.stop()
+        self.bus.stop()
+        self.db.dispose()
+
+
+def build(settings: Settings, *, with_worker: bool) -> Services:
+    """Wire one process's parts; `with_worker` also runs the answer poller here."""
+    db = Database(settings.database_url)
+    db.upgrade()
+    hub = Hub()
+    metrics = Metrics()
+    bus = make_bus(hub, settings.database_url, settings.redis_url)
+    limits = Limits(settings, make_counters(settings, db))
+    upstreams = Upstreams(settings, db)
+    worker: Worker | None = None
+    if with_worker:
+        store = JobStore(db, Worker.new_owner(), settings.lease_seconds)
+        worker = Worker(settings, store, bus, upstreams, limits, metrics)
+
+    def wake() -> None:
+        if worker is not None:
+            worker.wake()
+        notify = getattr(bus, "notify_job", None)
+        if notify is not None:
+            notify()
+
+    def forget(api: str, thread_id: str, runs: list[tuple[str, str]]) -> None:
+        threading.Thread(
+            target=_forget, args=(upstreams, api, thread_id, runs), daemon=True
+        ).start()
+
+    chat = Chat(settings, db, bus, limits, wake=wake, forget=forget)
+    if worker is not None and hasattr(bus, "on_job"):
+        bus.on_job = worker.wake  # type: ignore[attr-defined]
+    bus.start()
+    if worker is not None:
+        worker.start()
+    return Services(settings, db, hub, bus, metrics, limits, upstreams, chat, worker)
+
+
+def _forget(upstreams: Upstreams, api: str, thread_id: str, runs: list[tuple[str, str]]) -> None:
+    """Best effort: cancel a cleared conversation's running answers and delete its thread."""
+    try:
+        upstream = upstreams()
+        if upstream.api != api:
+            return
+        for thread, run in runs:
+            upstream.cancel(thread, run)
+        upstream.forget(thread_id)
+    except Exception:
+        log.info("could not delete upstream thread %s; it stays unused", thread_id)

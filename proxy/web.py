@@ -1,0 +1,72 @@
+"""Non-API routes: the widget's files, the demo page, health, readiness and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from sqlalchemy import text
+
+from proxy.security import chat_page_csp
+
+WIDGET = Path(__file__).resolve().parent.parent / "static" / "widget"
+web = Blueprint("web", __name__)
+
+
+@web.get("/widget.js")
+def embed() -> Any:
+    """The loader a docs site includes with one script tag."""
+    response = send_from_directory(WIDGET, "embed.js", mimetype="text/javascript", max_age=300)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@web.get("/widget/")
+def chat_page() -> Any:
+    """The chat page the loader opens in an iframe."""
+    response = send_from_directory(WIDGET, "index.html", mimetype="text/html", max_age=0)
+    response.headers["Content-Security-Policy"] = chat_page_csp(
+        current_app.extensions["docschat"].settings
+    )
+    return response
+
+
+@web.get("/widget/<path:name>")
+def widget_file(name: str) -> Any:
+    """The chat page's script and style."""
+    return send_from_directory(WIDGET, name, max_age=300)
+
+
+@web.get("/healthz")
+def healthz() -> Any:
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+@web.get("/readyz")
+def readyz() -> Any:
+    """Readiness: the database answers and the upstream is configured."""
+    services = current_app.extensions["docschat"]
+    checks: dict[str, str] = {}
+    try:
+        with services.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unavailable"
+    try:
+        services.upstreams()
+        checks["upstream"] = "ok"
+    except Exception:
+        checks["upstream"] = "unavailable"
+    ok = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
+
+
+@web.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics of this process."""
+    services = current_app.extensions["docschat"]
+    extra = {"docschat_websocket_connections": current_app.extensions["docschat_ws"].total()}
+    return Response(services.metrics.render(extra), mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,101 @@
+"""The WebSocket route: push a session's message and delta events as they happen."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from flask import current_app, g
+from flask_sock import ConnectionClosed, Sock
+
+sock = Sock()
+PING_EVERY = 20.0
+MAX_INCOMING_PER_SECOND = 20
+
+
+class Connections:
+    """Open WebSockets per client IP and per session, to refuse floods."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_ip: Counter[str] = Counter()
+        self.by_session: Counter[str] = Counter()
+
+    def open(self, ip: str, sid: str, per_ip: int, per_session: int) -> bool:
+        """Count a new connection; False when a limit is reached."""
+        with self._lock:
+            if self.by_ip[ip] >= per_ip or self.by_session[sid] >= per_session:
+                return False
+            self.by_ip[ip] += 1
+            self.by_session[sid] += 1
+            return True
+
+    def close(self, ip: str, sid: str) -> None:
+        """Forget a closed connection."""
+        with self._lock:
+            self.by_ip[ip] -= 1
+            self.by_session[sid] -= 1
+            if self.by_ip[ip] <= 0:
+                del self.by_ip[ip]
+            if self.by_session[sid] <= 0:
+                del self.by_session[sid]
+
+    def total(self) -> int:
+        """Open connections in this process."""
+        with self._lock:
+            return sum(self.by_ip.values())
+
+
+@sock.route("/api/sessions/<sid>/events")
+def events(ws: Any, sid: str) -> None:
+    """Send every event of the session until the reader goes away."""
+    services = current_app.extensions["docschat"]
+    settings = services.settings
+    if not services.chat.exists(sid):
+        ws.close(reason=4404, message="session not found")
+        return
+    conns: Connections = current_app.extensions["docschat_ws"]
+    ip = g.client_ip
+    if not conns.open(ip, sid, settings.ws_per_ip, settings.ws_per_session):
+        services.metrics.refused("ws_limit")
+        ws.close(reason=4429, message="too many connections")
+        return
+    sub = services.hub.subscribe(sid)
+    try:
+        _pump(ws, sub.queue)
+    except ConnectionClosed:
+        pass
+    finally:
+        services.hub.unsubscribe(sub)
+        conns.close(ip, sid)
+
+
+def _pump(ws: Any, events: queue.Queue[dict[str, Any]]) -> None:
+    """Forward events; ping when idle; close a client that floods us with messages."""
+    last_sent = time.monotonic()
+    window_start, incoming = time.monotonic(), 0
+    while True:
+        try:
+            event = events.get(timeout=0.5)
+        except queue.Empty:
+            event = None
+        if event is not None:
+            ws.send(json.dumps(event))
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent > PING_EVERY:
+            ws.send('{"type": "ping"}')
+            last_sent = time.monotonic()
+        while ws.receive(timeout=0) is not None:
+            now = time.monotonic()
+            if now - window_start > 1.0:
+                window_start, incoming = now, 0
+            incoming += 1
+            if incoming > MAX_INCOMING_PER_SECOND:
+                ws.close(reason=1008, message="too many messages")
+                return
+        if not ws.connected:
+            return
