@@ -70,3 +70,11 @@ def metrics() -> Response:
     services = current_app.extensions["docschat"]
     extra = {"docschat_websocket_connections": current_app.extensions["docschat_ws"].total()}
     return Response(services.metrics.render(extra), mimetype="text/plain; version=0.0.4")
+
+
+@web.get("/api/openapi.json")
+def openapi() -> Any:
+    """This service's OpenAPI description."""
+    from proxy.openapi import describe
+
+    return jsonify(describe())
