@@ -1,0 +1,13 @@
+"""gunicorn settings for the web process (`web:` in the Procfile)."""
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# Threads, not gevent: every open WebSocket holds one thread, which costs little memory while it
+# waits, and keeps the sync openai SDK and SQLAlchemy free of monkey-patching.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("DOCSCHAT_WEB_THREADS", "200"))
+timeout = 0  # WebSockets stay open for as long as the reader keeps the page
+graceful_timeout = 20
+keepalive = 5
