@@ -1,4 +1,4 @@
-"""Streaming answers: deltas in order, one upstream request per answer, resume or fall back, Stop."""
+"""Streaming: deltas in order, one upstream request per answer, resume or fall back, Stop."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_reader_who_reloads_mid_answer_sees_the_text_so_far(start_stack, api_mod
     stack.ask(sid, "How do I install docschat with pip?")
 
     def partial():
-        a = [m for m in stack.messages(sid) if m["role"] == "assistant"][0]
+        a = next(m for m in stack.messages(sid) if m["role"] == "assistant")
         return a if a["status"] == "streaming" and a["text"] else None
 
     seen = wait_until(partial, timeout=15)
