@@ -35,10 +35,8 @@ class Database:
         with self._factory() as s:
             if self.is_sqlite:
                 s.connection(execution_options={"sqlite_deferred": True})
-            try:
-                yield s
-            finally:
-                s.rollback()
+            # Closing (not rolling back) ends the transaction without expiring loaded objects.
+            yield s
 
     def upgrade(self) -> None:
         """Apply every Alembic migration up to the newest."""
