@@ -30,7 +30,7 @@ class Recorded:
 def recorded(db: Database) -> Recorded | None:
     """The ids setup recorded, or None before the first setup."""
     with db.read() as s:
-        values = dict(s.execute(select(Setting.key, Setting.value)).tuples())
+        values = {k: v for k, v in s.execute(select(Setting.key, Setting.value))}
     if "vector_store_id" not in values:
         return None
     return Recorded(

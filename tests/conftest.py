@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator.options import EmulatorOptions
-from emulator.server import RunningEmulator, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_USER = os.environ.get("PGUSER", getpass.getuser())
@@ -85,11 +83,15 @@ def _pg_schema() -> Iterator[str]:
 
 
 @pytest.fixture
-def start_emulator() -> Iterator[Callable[..., RunningEmulator]]:
+def start_emulator() -> Iterator[Callable[..., Any]]:
     """Start emulators with given options; all stop after the test."""
-    running: list[RunningEmulator] = []
+    from emulator.server import serve_in_thread
 
-    def start(**options: Any) -> RunningEmulator:
+    from emulator.options import EmulatorOptions
+
+    running: list[Any] = []
+
+    def start(**options: Any) -> Any:
         options.setdefault("latency_ms", 150)
         options.setdefault("tokens_per_second", 0)
         emu = serve_in_thread(EmulatorOptions(**options))
@@ -102,7 +104,7 @@ def start_emulator() -> Iterator[Callable[..., RunningEmulator]]:
 
 
 @pytest.fixture
-def emulator(start_emulator: Callable[..., RunningEmulator]) -> RunningEmulator:
+def emulator(start_emulator: Callable[..., Any]) -> Any:
     """An emulator answering in 150 ms, without streaming delays."""
     return start_emulator()
 
@@ -122,7 +124,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, every: float = 0
 class Stack:
     """A real proxy process (`docschat serve`) on loopback, talking to an emulator."""
 
-    def __init__(self, tmp: Path, db_url: str, emulator: RunningEmulator, env: dict[str, str]):
+    def __init__(self, tmp: Path, db_url: str, emulator: Any, env: dict[str, str]):
         self.tmp = tmp
         self.db_url = db_url
         self.emulator = emulator
@@ -272,7 +274,7 @@ class Stack:
 
 @pytest.fixture
 def start_stack(
-    tmp_path: Path, start_emulator: Callable[..., RunningEmulator], request: pytest.FixtureRequest
+    tmp_path: Path, start_emulator: Callable[..., Any], request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., Stack]]:
     """Start proxy stacks: `start_stack(db_url=None, emulator={...}, **env)`."""
     stacks: list[Stack] = []
