@@ -44,7 +44,7 @@ class Timing:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.estimate = 2.0
+        self.estimate = 1.0
         self._lock = threading.Lock()
 
     def learn(self, lower: float, upper: float) -> None:
@@ -85,6 +85,8 @@ class Worker:
         self._inflight = 0
         self._lock = threading.Lock()
         self._stopping = False
+        self._ticking = threading.Lock()
+        self._again = threading.Event()
 
     @staticmethod
     def new_owner() -> str:
@@ -100,7 +102,7 @@ class Worker:
             "interval",
             seconds=self.settings.tick_interval,
             id="tick",
-            max_instances=1,
+            max_instances=2,  # a wake during a tick must not be dropped; see tick()
             coalesce=True,
             next_run_time=datetime.now().astimezone(),
             misfire_grace_time=None,
@@ -118,6 +120,8 @@ class Worker:
         """Tick at `at` (default now) instead of waiting for the interval."""
         if self._stopping or not self.scheduler.running:
             return
+        if at is None:
+            self._again.set()  # a tick that is running right now will go round once more
         job = self.scheduler.get_job("tick")
         when = at or utcnow()
         if job is not None and (job.next_run_time is None or when < job.next_run_time):
@@ -126,20 +130,32 @@ class Worker:
 
     def tick(self) -> None:
         """Claim what is due (as much as there are free threads) and hand it to the pool."""
-        with self._lock:
-            free = self.settings.worker_threads - self._inflight
-        if free > 0 and not self._stopping:
-            try:
-                jobs = self.store.claim(free)
-            except Exception:
-                log.exception("claiming jobs failed; retrying at the next tick")
-                jobs = []
-            for job in jobs:
-                with self._lock:
-                    self._inflight += 1
-                self.pool.submit(self._run, job)
+        self._again.set()
+        if not self._ticking.acquire(blocking=False):
+            return  # the running tick sees _again and claims once more
+        try:
+            while self._again.is_set() and not self._stopping:
+                self._again.clear()
+                self._dispatch()
+        finally:
+            self._ticking.release()
         self.metrics.set_inflight(self._inflight)
         self._plan_next()
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            free = self.settings.worker_threads - self._inflight
+        if free <= 0:
+            return
+        try:
+            jobs = self.store.claim(free)
+        except Exception:
+            log.exception("claiming jobs failed; retrying at the next tick")
+            return
+        for job in jobs:
+            with self._lock:
+                self._inflight += 1
+            self.pool.submit(self._run, job)
 
     def _plan_next(self) -> None:
         try:
@@ -242,9 +258,9 @@ class Worker:
             if job.run_id is None:
                 raise
             self.metrics.stream_fallback()
-            self.store.release(job.id, utcnow(), stream_cursor=cursor)
             if text:
                 self.store.show_progress(job, visible(text), cursor)
+            self.store.release(job.id, utcnow(), stream_cursor=cursor)
             return
 
     def _push(self, job: Job, text: str, shown: int) -> int:
