@@ -1,0 +1,1 @@
+"""A local OpenAI-compatible server (Assistants v2 and Responses subsets) for offline use."""
