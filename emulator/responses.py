@@ -59,9 +59,29 @@ INPUT_ITEM = Obj(
         "status": AnyValue(),
     }
 )
+TOOL_TYPES = (
+    "function",
+    "file_search",
+    "computer",
+    "computer_use_preview",
+    "web_search",
+    "web_search_2025_08_26",
+    "mcp",
+    "code_interpreter",
+    "programmatic_tool_calling",
+    "image_generation",
+    "local_shell",
+    "shell",
+    "custom",
+    "namespace",
+    "tool_search",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "apply_patch",
+)
 TOOL = Obj(
     {
-        "type": Str(non_empty=True),
+        "type": Enum(*TOOL_TYPES),
         "vector_store_ids": ListOf(Str()),
         "max_num_results": Num(integer=True, minimum=1, maximum=50),
         "filters": AnyValue(),

@@ -273,6 +273,6 @@ def answer(
         chosen.append(1)
     segments = []
     for n, i in enumerate(chosen):
-        text = _best_sentences(hits[i].passage, query, index.idf)
+        text = _best_sentences(hits[i].passage, list(weights), index.idf)
         segments.append(Segment(("" if n == 0 else " ") + text, results[i]))
     return Answer(tuple(segments), results, question)
