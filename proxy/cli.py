@@ -95,8 +95,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    from scraper.command import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
-
     top = argparse.ArgumentParser(prog="docschat", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
 
@@ -121,13 +119,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["upgrade"])
     p.set_defaults(run=_db)
 
-    p = sub.add_parser("scrape", help="crawl a docs site, store and upload its pages")
-    add_scrape_arguments(p)
-    p.set_defaults(run=run_scrape)
-
-    p = sub.add_parser("docs", help="list stored documents")
-    add_docs_arguments(p)
-    p.set_defaults(run=run_docs)
+    _scraper_commands(sub)
 
     p = sub.add_parser("emulator", help="a local OpenAI-compatible upstream for offline use")
     p.add_argument("--host", default="127.0.0.1")
@@ -138,6 +130,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api", choices=["both", "assistants", "responses"], default="both")
     p.set_defaults(run=_emulator)
     return top
+
+
+def _scraper_commands(sub: argparse._SubParsersAction) -> None:
+    """`scrape` and `docs`, defined by the scraper package."""
+    try:
+        from scraper.command import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
+    except ImportError:  # TODO(scraper): remove once scraper.command lands
+        return
+    p = sub.add_parser("scrape", help="crawl a docs site, store and upload its pages")
+    add_scrape_arguments(p)
+    p.set_defaults(run=run_scrape)
+
+    p = sub.add_parser("docs", help="list stored documents")
+    add_docs_arguments(p)
+    p.set_defaults(run=run_docs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
