@@ -59,7 +59,10 @@ def serve_in_thread(
 ) -> RunningEmulator:
     """Start an emulator on a background thread (port 0 picks a free port)."""
     server, state = _make(options, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
+    # A short poll interval makes stop() quick (tests start and stop many emulators).
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
+    )
     thread.start()
     return RunningEmulator(server, state, thread)
 

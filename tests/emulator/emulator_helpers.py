@@ -1,0 +1,99 @@
+"""Helpers shared by the emulator tests: sample docs, SDK client, polling, stats and faults."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from openai import OpenAI
+
+from emulator.server import RunningEmulator
+
+INSTALL = (
+    "# Installing\n\nInstall the package with pip install docschat. Then run docschat demo "
+    "to start the local demo on port 8000.\n\n## Upgrading\n\nRun pip install --upgrade "
+    "docschat to get the newest release."
+)
+CONFIG = (
+    "# Configuration\n\nThe DATABASE_URL setting chooses the database. PostgreSQL is supported "
+    "for many processes; SQLite is the default file.\n\nThe DOCSCHAT_MODEL setting names the "
+    "model that answers questions."
+)
+RUNNING = ("queued", "in_progress", "cancelling")
+
+
+@dataclass
+class Docs:
+    """The uploaded pages and the vector store holding them."""
+
+    vector_store_id: str
+    install_id: str
+    config_id: str
+
+
+def sdk(emu: RunningEmulator) -> OpenAI:
+    """An SDK client for the emulator that does not retry (faults stay visible)."""
+    return OpenAI(api_key="sk-test", base_url=emu.base_url, max_retries=0, timeout=10)
+
+
+def upload_docs(client: OpenAI) -> Docs:
+    """Upload the two sample pages into a new vector store, with url attributes."""
+    install = client.files.create(file=("install.md", INSTALL.encode()), purpose="assistants")
+    config = client.files.create(file=("config.md", CONFIG.encode()), purpose="assistants")
+    store = client.vector_stores.create(name="docs")
+    client.vector_stores.file_batches.create(
+        store.id,
+        files=[
+            {"file_id": install.id, "attributes": {"url": "http://docs.test/install"}},
+            {"file_id": config.id, "attributes": {"url": "http://docs.test/config"}},
+        ],
+    )
+    return Docs(store.id, install.id, config.id)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `check` returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def finished_run(client: OpenAI, thread_id: str, run_id: str, timeout: float = 10.0) -> Any:
+    """Poll a run until it leaves queued/in_progress."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+
+        def check() -> Any:
+            run = client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+            return run if run.status not in RUNNING else None
+
+        return wait_for(check, timeout)
+
+
+def finished_response(client: OpenAI, response_id: str, timeout: float = 10.0) -> Any:
+    """Poll a response until it leaves queued/in_progress."""
+
+    def check() -> Any:
+        response = client.responses.retrieve(response_id)
+        return response if response.status not in RUNNING else None
+
+    return wait_for(check, timeout)
+
+
+def stats(emu: RunningEmulator) -> dict[str, int]:
+    """The emulator's request counts by method and path template."""
+    return httpx.get(f"{emu.url}/_emulator/stats").json()["requests"]
+
+
+def add_faults(emu: RunningEmulator, *faults: dict[str, Any]) -> None:
+    """Queue faults on the emulator."""
+    r = httpx.post(f"{emu.url}/_emulator/faults", json={"faults": list(faults)})
+    assert r.status_code == 200, r.text
