@@ -550,7 +550,8 @@ def _answer_run(run: Run, stream: bool, disconnect: Any) -> Any:
     st = state()
     if not stream:
         with st.lock:
-            return run_obj(run, now())
+            # The new run as it was when created, as OpenAI answers.
+            return run_obj(run, run.job.created)
     after = disconnect.options.get("after_events", 3) if disconnect is not None else None
     events = pump(run.job, st.lock, st.stopping, disconnect_after=after)
     return Response(events, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})

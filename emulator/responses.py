@@ -367,7 +367,7 @@ def response_obj(rec: ResponseRec, at: float) -> dict[str, Any]:
         out = job.emitted(at)
         obj["usage"] = {
             "input_tokens": rec.input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": rec.input_tokens + out,
@@ -617,7 +617,8 @@ def create_response() -> Any:
                 wait = min(max(job.end_time - at, 0.0), 1.0)
             st.stopping.wait(wait)
     with st.lock:
-        return response_obj(rec, now())
+        # A background response is shown as it was when created (queued), as OpenAI does.
+        return response_obj(rec, job.created if background else now())
 
 
 def _tool_obj(tool: dict[str, Any]) -> dict[str, Any]:
