@@ -1,0 +1,1 @@
+"""Crawl a documentation site, extract its pages as Markdown and sync them to the upstream."""

@@ -1,0 +1,502 @@
+"""`docschat scrape` and `docschat docs`: crawl, store and upload a site; list what is stored."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from multiprocessing import get_context
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from proxy.config import Settings
+from proxy.db import Database
+from proxy.models import Document
+from scraper.crawl import CrawlError, CrawlOptions, CrawlReport, CrawlStats, crawl
+from scraper.sync import SyncReport, load_known, sync
+
+DEFAULT_MAX_PAGES = 5000
+DEFAULT_CONCURRENCY = 8
+# Below this many known pages, extracting in the event loop beats starting worker processes.
+POOL_THRESHOLD = 200
+
+
+class ScrapeError(Exception):
+    """A scrape that could not be done; its message is one line for the operator."""
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _concurrency(value: str) -> int:
+    number = _positive(value)
+    if number > 128:
+        raise argparse.ArgumentTypeError("at most 128 requests at once")
+    return number
+
+
+def _mapping(value: str) -> tuple[str, str]:
+    source, sep, target = value.partition("=")
+    if (
+        not sep
+        or not source.startswith(("http://", "https://"))
+        or not target.startswith(("http://", "https://"))
+    ):
+        raise argparse.ArgumentTypeError(
+            "expected FROM=TO with two base URLs, e.g. https://docs.example.com=http://localhost:8000"
+        )
+    return source, target
+
+
+def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the flags of `docschat scrape`."""
+    parser.description = (
+        "Crawl a documentation site, keep its pages' text in the database and upload them to "
+        "the vector store. Re-running uploads only what changed and removes what vanished."
+    )
+    parser.add_argument("url", metavar="URL", help="start page; the crawl stays under its folder")
+    parser.add_argument(
+        "--max-pages",
+        type=_positive,
+        default=DEFAULT_MAX_PAGES,
+        metavar="N",
+        help=f"fetch at most N pages (default {DEFAULT_MAX_PAGES})",
+    )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only pages whose path (or full URL, if the glob has ://) matches; repeatable",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip pages whose path (or full URL) matches; repeatable",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--map-sitemap",
+        type=_mapping,
+        metavar="FROM=TO",
+        help="read sitemap URLs starting with FROM as starting with TO (a staging or local copy)",
+    )
+    parser.add_argument(
+        "--no-upload", action="store_true", help="store pages locally, do not touch the upstream"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="fetch and extract, report, but write nothing"
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove vanished pages even when the crawl found far fewer pages than last time",
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the flags of `docschat docs`."""
+    parser.description = "List the stored documentation pages."
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+# --- the scrape -----------------------------------------------------------------------------
+
+
+def scrape(
+    url: str,
+    settings: Settings,
+    db: Database,
+    options: CrawlOptions,
+    *,
+    upload: bool = True,
+    dry_run: bool = False,
+    prune: bool = False,
+    progress: _Progress | None = None,
+) -> dict[str, Any]:
+    """Crawl, then store and upload; returns the summary. Raises ScrapeError on failure."""
+    from proxy.upstream.base import UpstreamError
+
+    began = time.monotonic()
+    knowledge = None
+    try:
+        if upload and not dry_run:
+            knowledge = _knowledge(settings, db)
+        known = load_known(db)
+        with _extract_pool(len(known)) as pool:
+            report = crawl(url, options, known, progress.crawl if progress else None, pool)
+        if progress:
+            progress.done()
+        result = sync(
+            db,
+            report,
+            knowledge,
+            dry_run=dry_run,
+            prune=prune,
+            uploading=upload,
+            progress=progress.upload if progress else None,
+        )
+        if progress:
+            progress.done()
+    except CrawlError as exc:
+        raise ScrapeError(str(exc)) from exc
+    except UpstreamError as exc:
+        raise ScrapeError(f"upstream error: {exc.detail}") from exc
+    except SQLAlchemyError as exc:
+        raise ScrapeError(f"database error: {type(exc).__name__}: {_first_line(exc)}") from exc
+    finally:
+        if progress:
+            progress.done()
+    return summarize(report, result, time.monotonic() - began, dry_run=dry_run, upload=upload)
+
+
+def _knowledge(settings: Settings, db: Database) -> Any:
+    """The upstream store, created or verified by setup (idempotent)."""
+    from proxy.provision import setup
+    from proxy.upstream.factory import make_client
+    from proxy.upstream.knowledge import Knowledge
+
+    # Knowledge retries by itself and counts the retries; the SDK's own would hide them.
+    client = make_client(settings, retries=0)
+    recorded = setup(settings, db, client)
+    return Knowledge(client, recorded.vector_store_id)
+
+
+def _extract_pool(known_pages: int) -> AbstractContextManager[Executor | None]:
+    """Worker processes for extraction on big sites with spare CPUs, else none."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or known_pages < POOL_THRESHOLD:
+        return nullcontext()
+    return ProcessPoolExecutor(max_workers=min(cpus, 4), mp_context=get_context("spawn"))
+
+
+def scrape_site(
+    url: str, settings: Settings, db: Database, *, map_sitemap: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Crawl a site and sync it with upload (for the demo); returns the summary dict."""
+    return scrape(url, settings, db, CrawlOptions(map_sitemap=map_sitemap))
+
+
+def summarize(
+    report: CrawlReport, result: SyncReport, seconds: float, *, dry_run: bool, upload: bool
+) -> dict[str, Any]:
+    """The summary every output form is made from."""
+    stats = report.stats
+    skipped = [r for r in report.results if r.status == "skipped"]
+    failed = [r for r in report.results if r.status == "failed"]
+    return {
+        "url": report.start_url,
+        "scope": report.scope.origin + report.scope.prefix,
+        "dry_run": dry_run,
+        "upload": upload and not dry_run,
+        "pages": len(report.pages),
+        "found": stats.found,
+        "fetched": stats.fetched,
+        "not_modified": stats.not_modified,
+        "skipped": stats.skipped,
+        "failed": stats.failed,
+        "new": len(result.new),
+        "changed": len(result.changed),
+        "unchanged": result.unchanged,
+        "removed": len(result.removed),
+        "held": len(result.held),
+        "prune_needed": result.prune_needed,
+        "stored_before": result.stored_before,
+        "uploaded": result.uploaded,
+        "upload_failed": len(result.upload_failed),
+        "upload_retries": result.upload_retries,
+        "deleted_files": result.deleted_files,
+        "delete_failed": len(result.delete_failed),
+        "requests": stats.requests,
+        "bytes": stats.bytes,
+        "retries": stats.retries,
+        "truncated": report.truncated,
+        "seconds": round(seconds, 2),
+        "sitemaps": report.sitemaps,
+        "notes": report.notes,
+        "skipped_pages": [{"url": r.url, "reason": r.reason} for r in skipped],
+        "failed_pages": [{"url": r.url, "reason": r.reason} for r in failed],
+        "upload_failures": [{"url": u, "reason": why} for u, why in result.upload_failed.items()],
+        "delete_failures": [{"file_id": f, "reason": w} for f, w in result.delete_failed.items()],
+        "removed_pages": result.removed,
+        "held_pages": result.held,
+    }
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """0 when everything synced; 1 when the run finished with problems worth a look."""
+    problems = (
+        summary["failed"] + summary["upload_failed"] + summary["delete_failed"] + summary["held"]
+    )
+    return 1 if problems or summary["prune_needed"] else 0
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A one-line progress display on a terminal (stderr), redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.shown = False
+
+    def _draw(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        self.stream.write("\r\x1b[2K" + text)
+        self.stream.flush()
+        self.shown = True
+
+    def crawl(self, stats: CrawlStats) -> None:
+        """Show crawl counts."""
+        done = stats.fetched + stats.unchanged + stats.skipped + stats.failed
+        width = 24
+        filled = int(width * done / stats.found) if stats.found else 0
+        bar = "#" * filled + "-" * (width - filled)
+        self._draw(
+            f"crawling [{bar}] {done}/{stats.found}  fetched {stats.fetched}  "
+            f"unchanged {stats.unchanged}  skipped {stats.skipped}  failed {stats.failed}"
+        )
+
+    def upload(self, done: int, total: int) -> None:
+        """Show upload counts."""
+        self._draw(f"uploading {done}/{total} files", force=done == total)
+
+    def done(self) -> None:
+        """Clear the line."""
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def format_summary(s: dict[str, Any], limit: int = 8) -> str:
+    """A one-screen, human summary of a scrape."""
+    verb = "would be" if s["dry_run"] else ""
+    lines = [f"scraped {s['scope']} in {s['seconds']:.1f}s" + (" (dry run)" if verb else "")]
+    lines.append(
+        f"  pages      {s['found']} found: {s['fetched']} fetched, "
+        f"{s['not_modified']} not modified, {s['skipped']} skipped, {s['failed']} failed"
+    )
+    lines.append(
+        f"  documents  {s['new']} new, {s['changed']} changed, {s['unchanged']} unchanged, "
+        f"{s['removed']} removed" + (f" {verb}" if verb else "")
+    )
+    if s["upload"]:
+        retries = f" ({_plural(s['upload_retries'], 'retry')})" if s["upload_retries"] else ""
+        fails = f", {s['upload_failed']} failed" if s["upload_failed"] else ""
+        lines.append(
+            f"  upstream   {_plural(s['uploaded'], 'file')} uploaded{retries}{fails}, "
+            f"{s['deleted_files']} deleted"
+        )
+    elif s["dry_run"]:
+        lines.append(f"  upstream   {_plural(s['uploaded'], 'file')} would be uploaded")
+    else:
+        lines.append("  upstream   not touched (--no-upload)")
+    lines.append(
+        f"  traffic    {s['requests']} requests, {_size(s['bytes'])} downloaded"
+        + (f", {s['retries']} retried" if s["retries"] else "")
+    )
+    if s["skipped_pages"]:
+        reasons = Counter(_reason_kind(p["reason"]) for p in s["skipped_pages"])
+        lines.append("  skipped    " + "; ".join(f"{r}: {n}" for r, n in reasons.most_common(4)))
+        lines += [f"    {p['url']}  ({p['reason']})" for p in s["skipped_pages"][:limit]]
+        if len(s["skipped_pages"]) > limit:
+            lines.append(f"    ... and {len(s['skipped_pages']) - limit} more (see --json)")
+    for title, key in (("failed", "failed_pages"), ("not uploaded", "upload_failures")):
+        if s[key]:
+            lines.append(f"  {title}")
+            lines += [f"    {p['url']}  ({p['reason']})" for p in s[key][:limit]]
+            if len(s[key]) > limit:
+                lines.append(f"    ... and {len(s[key]) - limit} more (see --json)")
+    if s["truncated"]:
+        lines.append("  note       stopped at --max-pages; more pages exist")
+    lines += [f"  note       {note}" for note in s["notes"][:3]]
+    if s["prune_needed"]:
+        lines.append(
+            f"  warning    {len(s['held_pages'])} vanished pages kept: this crawl found "
+            f"{s['pages']} pages where {s['stored_before']} were stored. If the site really "
+            "shrank, run again with --prune."
+        )
+    elif s["held"]:
+        lines.append(
+            f"  note       {s['held']} vanished pages kept until a run with upload removes "
+            "their files"
+        )
+    return "\n".join(lines)
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for the summary ('duplicate of X' and 'duplicate of Y' are one kind)."""
+    for marker in (" of ", " to ", " ("):
+        if marker in reason and not reason.startswith(("not HTML", "not found")):
+            return reason.split(marker, 1)[0]
+    return reason
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `docschat scrape`; every failure ends as one line on stderr and a non-zero exit."""
+    options = CrawlOptions(
+        max_pages=args.max_pages,
+        include=tuple(args.include or ()),
+        exclude=tuple(args.exclude or ()),
+        concurrency=args.concurrency,
+        map_sitemap=args.map_sitemap,
+    )
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    db: Database | None = None
+    try:
+        try:
+            db = Database(settings.database_url)
+            db.upgrade()
+        except Exception as exc:
+            raise ScrapeError(f"cannot open the database: {_first_line(exc)}") from exc
+        summary = scrape(
+            args.url,
+            settings,
+            db,
+            options,
+            upload=not args.no_upload,
+            dry_run=args.dry_run,
+            prune=args.prune,
+            progress=progress,
+        )
+    except ScrapeError as exc:
+        return _fail(str(exc), args.json)
+    finally:
+        if db is not None:
+            db.dispose()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_summary(summary))
+    return exit_code(summary)
+
+
+def _fail(message: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"docschat scrape: {message}", file=sys.stderr)
+    return 2
+
+
+# --- docs -----------------------------------------------------------------------------------
+
+
+def list_documents(db: Database) -> list[dict[str, Any]]:
+    """Every stored page: url, title, characters, upstream file id, last update."""
+    with db.read() as s:
+        rows = s.execute(
+            select(
+                Document.url,
+                Document.title,
+                Document.text,
+                Document.file_id,
+                Document.updated_at,
+            ).order_by(Document.url)
+        ).all()
+    return [
+        {
+            "url": url,
+            "title": title,
+            "characters": len(text or ""),
+            "file_id": file_id,
+            "updated": updated.isoformat() if updated else None,
+        }
+        for url, title, text, file_id, updated in rows
+    ]
+
+
+def run_docs(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `docschat docs`: list the stored documents."""
+    try:
+        db = Database(settings.database_url)
+        try:
+            db.upgrade()
+            docs = list_documents(db)
+        finally:
+            db.dispose()
+    except Exception as exc:
+        message = f"cannot read the database: {_first_line(exc)}"
+        if args.json:
+            print(json.dumps({"error": message}))
+        print(f"docschat docs: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(docs, indent=2))
+        return 0
+    print(format_documents(docs))
+    return 0
+
+
+def format_documents(docs: list[dict[str, Any]], *, width: int = 48) -> str:
+    """A plain table of stored documents."""
+    if not docs:
+        return "no documents stored yet; run `docschat scrape URL`"
+    header = ("UPDATED", "CHARS", "FILE", "TITLE", "URL")
+    rows = [
+        (
+            (d["updated"] or "")[:16].replace("T", " "),
+            str(d["characters"]),
+            d["file_id"] or "-",
+            _cut(d["title"], 32),
+            _cut(d["url"], width + 32),
+        )
+        for d in docs
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    out = []
+    for row in [header, *rows]:
+        cells = [row[i].ljust(widths[i]) if i != 1 else row[i].rjust(widths[i]) for i in range(4)]
+        out.append("  ".join([*cells, row[4]]))
+    uploaded = sum(1 for d in docs if d["file_id"])
+    out.append(f"{_plural(len(docs), 'document')}, {uploaded} uploaded")
+    return "\n".join(out)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
