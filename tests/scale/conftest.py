@@ -1,0 +1,320 @@
+"""Fixtures for the scale-out and fault tests: extra processes, a private PostgreSQL, listeners."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websocket
+from sqlalchemy import create_engine, text
+
+from tests.conftest import ROOT, free_port, wait_until
+
+PG_BIN = Path("/usr/lib/postgresql")
+
+
+class Procs:
+    """docschat worker and web-only processes started by a test; all are killed at its end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def _start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"{name}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "proxy.cli", *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        proc.log = log  # type: ignore[attr-defined]
+        self.running.append(proc)
+        return proc
+
+    def worker(self, env: dict[str, str], name: str = "worker", **extra: str) -> Any:
+        """Start `docschat worker` with a stack's environment (plus `extra`)."""
+        proc = self._start(["worker"], {**env, **extra}, f"{name}-{len(self.running)}")
+        wait_until(lambda: _printed(proc, "worker running"), timeout=30)
+        return proc
+
+    def web(self, env: dict[str, str], **extra: str) -> str:
+        """Start a web-only `docschat serve` on a free port; returns its base URL."""
+        port = free_port()
+        env = {**env, "DOCSCHAT_RUN_POLLER": "0", **extra}
+        proc = self._start(["serve", "--port", str(port)], env, f"web-{port}")
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"web process exited:\n{proc.log.read_text()[-3000:]}")  # type: ignore[attr-defined]
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout=30)
+        return url
+
+    def stop_all(self) -> None:
+        """Kill every process this test started (by its own pid)."""
+        for proc in self.running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _printed(proc: Any, line: str) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"process exited:\n{proc.log.read_text()[-3000:]}")
+    return line in proc.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    """Start extra docschat processes; they are killed after the test."""
+    running = Procs(tmp_path)
+    yield running
+    running.stop_all()
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster of our own, so a test may stop and restart it freely."""
+
+    def __init__(self) -> None:
+        versions = sorted(PG_BIN.glob("*/bin/initdb"))
+        if not versions or os.geteuid() != 0 or shutil.which("runuser") is None:
+            pytest.skip("needs root and a local PostgreSQL installation to run a private cluster")
+        self.bin = versions[-1].parent
+        self.dir = Path(tempfile.mkdtemp(prefix="docschat-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+
+    def _pg(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
+            check=True,
+            capture_output=True,
+            cwd=self.dir,
+        )
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of the cluster's `postgres` database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=300"
+        )
+        log = str(self.dir / "server.log")
+        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        """Stop the server (fast mode: open connections are cut)."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        """Stop the server if it runs and remove its files."""
+        pg_ctl = str(self.bin / "pg_ctl")
+        stop = [pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+        subprocess.run(["runuser", "-u", "postgres", "--", *stop], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL cluster on a free port, removed after the test."""
+    cluster = PrivatePostgres()
+    yield cluster
+    cluster.destroy()
+
+
+def query(db_url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of one SQL query against a docschat database (a short-lived engine)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+class Listener:
+    """A WebSocket reader of one session's events, collecting them in a background thread."""
+
+    def __init__(self, base_url: str, sid: str) -> None:
+        self.sid = sid
+        self.base_url = base_url
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        ws_url = base_url.replace("http://", "ws://") + f"/api/sessions/{sid}/events"
+        self.ws = websocket.create_connection(ws_url, timeout=10)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                raw = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except Exception:
+                return
+            if not raw:
+                return
+            with self._lock:
+                self.events.append(json.loads(raw))
+
+    def finished(self) -> dict[int, dict[str, Any]]:
+        """Assistant messages received in a final state (done or error), by message id."""
+        with self._lock:
+            return {
+                e["message"]["id"]: e["message"]
+                for e in self.events
+                if e.get("type") == "message"
+                and e["message"]["role"] == "assistant"
+                and e["message"]["status"] in ("done", "error")
+            }
+
+    def close(self) -> None:
+        """Drop the connection (no closing handshake: tests open hundreds of these)."""
+        with contextlib.suppress(Exception):
+            self.ws.shutdown()
+
+
+@pytest.fixture
+def listen() -> Iterator[Callable[[str, str], Listener]]:
+    """Open WebSocket listeners: `listen(base_url, sid)`; all close after the test."""
+    opened: list[Listener] = []
+
+    def open_one(base_url: str, sid: str) -> Listener:
+        listener = Listener(base_url, sid)
+        opened.append(listener)
+        return listener
+
+    yield open_one
+    for listener in opened:
+        listener.close()
+
+
+def sigkill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL one process we started and reap it."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def sample_owners(db_url: str, stop: threading.Event, seen: dict[int, set[str]]) -> None:
+    """Record which worker held which answer's lease, until `stop` is set (runs in a thread)."""
+    engine = create_engine(db_url)
+    try:
+        while not stop.is_set():
+            try:
+                with engine.connect() as conn:
+                    rows = conn.execute(
+                        text(
+                            "SELECT message_id, lease_owner FROM answer_jobs "
+                            "WHERE lease_owner IS NOT NULL"
+                        )
+                    ).all()
+                for message_id, owner in rows:
+                    seen.setdefault(message_id, set()).add(owner)
+            except Exception:
+                pass
+            time.sleep(0.03)
+    finally:
+        engine.dispose()
+
+
+class RequestLog:
+    """WSGI middleware around an emulator that records every /v1 request with its timing.
+
+    Each record is (start, responded, method, path, key, status, retry_after): `key` names the
+    answer a request belongs to (the run id in its path, else the `docschat_job` metadata of its
+    body), so a test can see when the same answer's next request came.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+        self.records: list[tuple[float, float, str, str, str, int, float | None]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/v1/"):
+            return self.app(environ, start_response)
+        method = environ["REQUEST_METHOD"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        key = _request_key(path, body)
+        started = time.monotonic()
+
+        def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            retry = dict(headers).get("Retry-After")
+            record = (
+                started,
+                time.monotonic(),
+                method,
+                path,
+                key,
+                int(status.split()[0]),
+                float(retry) if retry else None,
+            )
+            with self._lock:
+                self.records.append(record)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, respond)
+
+    def snapshot(self) -> list[tuple[float, float, str, str, str, int, float | None]]:
+        """The records so far, in order of their start."""
+        with self._lock:
+            return sorted(self.records)
+
+
+def _request_key(path: str, body: bytes) -> str:
+    parts = path.strip("/").split("/")
+    for marker in ("runs", "responses"):
+        if marker in parts:
+            i = parts.index(marker)
+            if i + 1 < len(parts) and parts[i + 1] not in ("cancel", "input_items"):
+                return f"run:{parts[i + 1]}"
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return path
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    if isinstance(metadata, dict) and "docschat_job" in metadata:
+        return f"job:{metadata['docschat_job']}"
+    return path
+
+
+def record_requests(emulator: Any) -> RequestLog:
+    """Wrap a running emulator (from `start_emulator`) so its /v1 requests are recorded."""
+    server = emulator._server  # werkzeug reads `server.app` on every request
+    log = RequestLog(server.app)
+    server.app = log
+    return log
