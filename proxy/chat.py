@@ -131,6 +131,9 @@ class Chat:
             self.limits.check_question(sid, client_ip or "unknown")
         now = utcnow()
         with self.db.session() as s:
+            # Lock the session row: questions of one session are stored one after another, so a
+            # question and its answer get adjacent ids and the queue limit cannot be raced past.
+            s.get(ChatSession, sid, with_for_update=True)
             waiting = s.scalar(
                 select(func.count())
                 .select_from(AnswerJob)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +90,24 @@ class JobStore:
             )
             rows = s.scalars(select(AnswerJob).where(AnswerJob.id.in_(ids))).all()
             return [_detach(r) for r in rows]
+
+    def free_dead_leases(self, host: str, alive: Callable[[int], bool]) -> int:
+        """Expire leases held by processes of this host that no longer run (a crash or kill -9)."""
+        with self.db.read() as s:
+            owners = s.scalars(
+                select(AnswerJob.lease_owner)
+                .where(AnswerJob.lease_owner.like(f"{host}:%"))
+                .distinct()
+            ).all()
+        dead = [o for o in owners if o and o != self.owner and not alive(_pid(o))]
+        if not dead:
+            return 0
+        with self.db.session() as s:
+            return s.execute(
+                update(AnswerJob)
+                .where(AnswerJob.lease_owner.in_(dead))
+                .values(lease_owner=None, lease_expires_at=None)
+            ).rowcount
 
     def next_due(self) -> datetime | None:
         """When the earliest unfinished job wants attention."""
@@ -262,6 +280,12 @@ class JobStore:
                 )
             ).all()
         return {f: (t or u, u) for f, t, u in rows}
+
+
+def _pid(owner: str) -> int:
+    """The process id inside a lease owner name (host:pid:random), or 0."""
+    parts = owner.split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
 def _detach(row: AnswerJob) -> Job:

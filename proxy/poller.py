@@ -97,6 +97,12 @@ class Worker:
 
     def start(self) -> None:
         """Start ticking (at once, then every tick interval or sooner when work is due)."""
+        try:
+            freed = self.store.free_dead_leases(socket.gethostname(), _alive)
+            if freed:
+                log.info("took over %d answers from a worker that died on this host", freed)
+        except Exception:
+            log.exception("could not check for leases of dead workers")
         self.scheduler.add_job(
             self.tick,
             "interval",
@@ -344,3 +350,16 @@ class Worker:
     def _retry_later(self, job: Job, seconds: float) -> None:
         at = min(utcnow() + timedelta(seconds=seconds), job.deadline_at)
         self.store.release(job.id, at, attempts=job.attempts + 1)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -85,9 +85,8 @@ def _pg_schema() -> Iterator[str]:
 @pytest.fixture
 def start_emulator() -> Iterator[Callable[..., Any]]:
     """Start emulators with given options; all stop after the test."""
-    from emulator.server import serve_in_thread
-
     from emulator.options import EmulatorOptions
+    from emulator.server import serve_in_thread
 
     running: list[Any] = []
 
@@ -147,7 +146,7 @@ class Stack:
             "DOCSCHAT_RATE_SESSION_DAY": "100000",
             "DOCSCHAT_RATE_IP_DAY": "100000",
             "DOCSCHAT_MAX_QUEUED": "10",
-            "DOCSCHAT_LOG_LEVEL": "WARNING",
+            "DOCSCHAT_LOG_LEVEL": "INFO",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -256,6 +255,20 @@ class Stack:
             return answers if len(done) >= count else None
 
         return wait_until(finished, timeout=timeout, every=0.1)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Answer jobs as stored (id, state, run id, stream cursor)."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT id, state, run_id, stream_cursor FROM answer_jobs ORDER BY id")
+                ).mappings()
+                return [dict(r) for r in rows]
+        finally:
+            engine.dispose()
 
     def stats(self) -> dict[str, int]:
         """Upstream requests the emulator counted, by method and path template."""

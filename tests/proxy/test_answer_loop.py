@@ -99,6 +99,8 @@ def test_failed_runs_end_as_readable_errors(start_stack, api_mode, fault, readab
     stack.ask(sid, "How do I install docschat?")
     [answer] = stack.answers(sid)
     assert answer["status"] == "error"
+    if api_mode == "responses" and fault["kind"] == "run_expired":
+        readable = "could not answer"  # responses have no expired status: they end failed
     assert readable in answer["text"]
 
 
@@ -132,7 +134,7 @@ def test_killed_proxy_answers_exactly_once_after_restart(start_stack, db_url, ap
     )
     sid = stack.new_session()
     stack.ask(sid, "How do I install docschat?")
-    wait_until(lambda: any(k.endswith("/runs") or k == "POST /v1/responses" for k in stack.stats()))
+    wait_until(lambda: stack.jobs()[0]["run_id"])  # the run is started and recorded
     stack.kill()
     stack.start()
     answers = stack.answers(sid, 1, timeout=30)
