@@ -502,7 +502,11 @@ class Crawler:
             if origin in self.robots:
                 return self.robots[origin]
             try:
-                response = await self._get(f"{origin}/robots.txt", {}, kind="robots")
+                # The first contact retries once: a wrong URL should fail in about a second.
+                retries = min(1, self.options.retries) if required else None
+                response = await self._get(
+                    f"{origin}/robots.txt", {}, kind="robots", retries=retries
+                )
             except _Failed as exc:
                 if required:
                     raise CrawlError(f"cannot reach {origin}: {exc}") from exc
@@ -667,6 +671,9 @@ class Crawler:
         if final in self.claimed:
             return PageResult(url, "skipped", f"duplicate of {final}", requested=requested)
         self.claimed.add(final)
+        rejected = self.scope.rejects(final)
+        if rejected:
+            return PageResult(final, "skipped", rejected, requested=requested)
         if page.skip_reason:
             return PageResult(final, "skipped", page.skip_reason, requested=requested)
         if final != url:
@@ -692,11 +699,13 @@ class Crawler:
             self.hosts[origin] = host
         return host
 
-    async def _get(self, url: str, headers: dict[str, str], *, kind: str) -> _Response:
+    async def _get(
+        self, url: str, headers: dict[str, str], *, kind: str, retries: int | None = None
+    ) -> _Response:
         """GET with retries and backoff on 429/5xx and connection errors; honours Retry-After."""
         assert self.client is not None
         host = self._host(origin_of(url))
-        attempts = self.options.retries + 1
+        attempts = (self.options.retries if retries is None else retries) + 1
         last = ""
         for attempt in range(attempts):
             await host.wait_turn()

@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 # Pages with less text than this (after the chrome is gone) are not worth answering from.
-MIN_TEXT_CHARS = 20
+MIN_TEXT_CHARS = 10
 
 # Where the generators we know put the page's own content, most specific first.
 CONTENT_SELECTORS = (
