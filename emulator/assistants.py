@@ -531,7 +531,8 @@ def _start_run(
             job=job,
         )
         thread.messages.append(run.message)
-    job.set_plan(_plan(run, thread if new_thread else None))
+    created_thread = thread if new_thread else None
+    job.planner = lambda: _plan(run, created_thread)
     thread.runs.append(run)
     st.runs[run_id] = run
     st.jobs[run_id] = job

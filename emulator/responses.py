@@ -593,7 +593,7 @@ def create_response() -> Any:
             message,
             settings,
         )
-        job.set_plan(_plan(rec))
+        job.planner = lambda: _plan(rec)
         st.responses[response_id] = rec
         st.jobs[response_id] = job
         if conversation is not None:

@@ -6,7 +6,7 @@ import bisect
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,9 +82,13 @@ class Job:
             self.end_time = base
         self.cancelled_at: float | None = None
         self.stream_first_token: float | None = None
-        self.plan: list[Event] = []
-        self.plan_times: list[float] = []
+        self.planner: Callable[[], list[Event]] | None = None
         self.tail: list[Event] = []
+        # The planned events are built only while someone streams them: a run's plan holds a
+        # snapshot per event, too much to keep for every run of a long benchmark.
+        self._plan: list[Event] | None = None
+        self._plan_times: list[float] = []
+        self._streams = 0
 
     # --- state by time -----------------------------------------------------------------------
 
@@ -133,28 +137,43 @@ class Job:
 
     # --- events ------------------------------------------------------------------------------
 
-    def set_plan(self, events: list[Event]) -> None:
-        """Fix the events this job will emit (times must not decrease)."""
-        self.plan = events
-        self.plan_times = [e.t for e in events]
+    def plan(self) -> list[Event]:
+        """Every event a stream of this job carries (times never decrease).
+
+        Built by `planner`, which renders each snapshot as of its own time; a cancellation only
+        changes what comes after it, so a rebuilt plan equals the first one.
+        """
+        if self._plan is None:
+            self._plan = self.planner() if self.planner is not None else []
+            self._plan_times = [e.t for e in self._plan]
+        return self._plan
+
+    def open_stream(self) -> None:
+        """Note a stream reading the plan (call with the state lock held)."""
+        self._streams += 1
+
+    def close_stream(self) -> None:
+        """Note a stream ended; the plan is dropped when none is left (state lock held)."""
+        self._streams -= 1
+        if self._streams <= 0:
+            self._streams = 0
+            self._plan = None
+            self._plan_times = []
 
     def cancel(self, at: float, tail: list[Event]) -> None:
         """Stop the job at `at`; `tail` are the events that announce it."""
         self.cancelled_at = at
         self.tail = tail
 
-    def events_before_cut(self) -> int:
-        """How many planned events precede the cancellation (all of them if not cancelled)."""
-        return bisect.bisect_right(self.plan_times, self.cut)
-
     def events_until(self, now: float) -> tuple[list[Event], bool, float | None]:
         """Events due by `now`, whether the stream is over, and when the next one is due."""
-        k = bisect.bisect_right(self.plan_times, min(now, self.cut))
-        events = self.plan[:k]
+        plan = self.plan()
+        k = bisect.bisect_right(self._plan_times, min(now, self.cut))
+        events = plan[:k]
         if self.cancelled_at is not None and now >= self.cancelled_at:
             return events + self.tail, True, None
-        finished = k == len(self.plan) and self.outcome != "never"
-        upcoming = self.plan_times[k] if k < len(self.plan) else None
+        finished = k == len(plan) and self.outcome != "never"
+        upcoming = self._plan_times[k] if k < len(plan) else None
         return events, finished, upcoming
 
 
@@ -170,6 +189,23 @@ def pump(
 
     With `disconnect_after`, the connection is dropped (no clean end) after that many events.
     """
+    with lock:
+        job.open_stream()
+    try:
+        yield from _pump(job, lock, stopping, start, disconnect_after, keepalive)
+    finally:
+        with lock:
+            job.close_stream()
+
+
+def _pump(
+    job: Job,
+    lock: threading.RLock,
+    stopping: threading.Event,
+    start: int,
+    disconnect_after: int | None,
+    keepalive: float,
+) -> Iterator[bytes]:
     sent = start
     written = 0
     last_write = time.time()
