@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 from proxy.db import Database
 from proxy.models import Document
-from proxy.upstream.knowledge import Knowledge, PageFile
 from scraper.crawl import CrawlReport, Known, PageResult
 from scraper.extract import content_hash
+
+if TYPE_CHECKING:  # the openai SDK is slow to import; only uploads need it
+    from proxy.upstream.knowledge import Knowledge, PageFile
 
 # A crawl that finds fewer than this share of the stored pages needs --prune to delete any.
 PRUNE_GUARD = 0.5
@@ -98,6 +101,8 @@ def _plan(report: CrawlReport, stored: dict[str, Stored], uploading: bool) -> _P
     plan.vanished = {u for u in plan.vanished if u in stored and u not in plan.present}
     if not uploading:
         return plan
+    from proxy.upstream.knowledge import PageFile
+
     for url, result in plan.present.items():
         old = stored.get(url)
         if result.page is not None:

@@ -1,0 +1,117 @@
+"""`docschat scrape` and `docschat docs` as an operator runs them: clear output, clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy.cli import parser
+from tests.conftest import ROOT, free_port
+from tests.scraper.conftest import Site, doc_page, small_site
+
+
+def docschat(tmp_path: Path, emulator: Any, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run the real command line in a child process."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "OPENAI_BASE_URL": emulator.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "DOCSCHAT_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "proxy.cli", *args],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_scrape_then_list_the_docs(tmp_path, emulator, site: Site):
+    urls = small_site(site, 3)
+    done = docschat(tmp_path, emulator, "scrape", site.url + "/docs/", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["pages"], summary["new"], summary["uploaded"]) == (4, 4, 4)
+
+    text = docschat(tmp_path, emulator, "scrape", site.url + "/docs/")
+    assert text.returncode == 0, text.stderr
+    assert "4 not modified" in text.stdout and "0 files uploaded" in text.stdout
+
+    listed = docschat(tmp_path, emulator, "docs", "--json")
+    docs = json.loads(listed.stdout)
+    assert sorted(d["url"] for d in docs) == sorted(urls)
+    assert all(d["file_id"] and d["characters"] > 0 and d["updated"] for d in docs)
+    table = docschat(tmp_path, emulator, "docs")
+    assert "Page 2" in table.stdout and "4 documents, 4 uploaded" in table.stdout
+
+
+def _bad_sites(site: Site, case: str) -> str:
+    site.raw("/robots.txt", 404)
+    if case == "robots":
+        site.raw("/robots.txt", 200, b"User-agent: docschat\nDisallow: /\n")
+        site.page("/docs/", doc_page("Home", "A page we are not allowed to read."))
+        return site.url + "/docs/"
+    if case == "not docs":
+        site.raw("/api/", 200, b'{"ok": true}', Content_Type="application/json")
+        return site.url + "/api/"
+    if case == "sitemap":
+        site.page("/docs/", doc_page("Home", "A page with a broken sitemap next to it."))
+        site.raw("/sitemap.xml", 200, b"<?xml version='1.0'?><urlset><url><loc>x</url>")
+        return site.url + "/docs/"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unreachable", "cannot reach"),
+        ("not a url", "not an http(s) URL"),
+        ("robots", "robots.txt does not allow docschat"),
+        ("not docs", "no documentation pages found"),
+        ("sitemap", "malformed sitemap"),
+        ("upstream", "upstream error"),
+    ],
+)
+def test_bad_input_ends_with_one_clear_line(tmp_path, emulator, site: Site, case, message):
+    env: dict[str, str] = {}
+    if case == "unreachable":
+        url = f"http://127.0.0.1:{free_port()}/docs/"
+    elif case == "not a url":
+        url = "docs.example.com/guide"
+    elif case == "upstream":
+        small_site(site, 1)
+        url = site.url + "/docs/"
+        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1"
+    else:
+        url = _bad_sites(site, case)
+    done = docschat(tmp_path, emulator, "scrape", url, **env)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--map-sitemap", "nonsense"], "FROM=TO"), (["--concurrency", "0"], "at least 1")],
+)
+def test_bad_flags_are_refused_by_the_parser(capsys, flags, message):
+    with pytest.raises(SystemExit) as exited:
+        parser().parse_args(["scrape", "http://x.test/", *flags])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_json_errors_are_json_too(tmp_path, emulator):
+    done = docschat(tmp_path, emulator, "scrape", f"http://127.0.0.1:{free_port()}/", "--json")
+    assert done.returncode == 2
+    assert "cannot reach" in json.loads(done.stdout)["error"]
