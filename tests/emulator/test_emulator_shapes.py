@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from typing import Any
 
 from emulator_helpers import Docs, finished_response, finished_run
@@ -16,9 +17,15 @@ from openai.types.vector_stores import VectorStoreFile, VectorStoreFileBatch
 from pydantic import TypeAdapter
 
 
+@cache
+def _adapter(kind: Any) -> TypeAdapter:
+    # Building an adapter for the big event unions is slow; build each once.
+    return TypeAdapter(kind)
+
+
 def _strict(kind: Any, obj: Any) -> None:
     """Validate what the server sent (not the SDK's lenient parse) against `kind`."""
-    TypeAdapter(kind).validate_python(obj.model_dump(mode="json", exclude_unset=True))
+    _adapter(kind).validate_python(obj.model_dump(mode="json", exclude_unset=True))
 
 
 def test_shared_objects(client: OpenAI, docs: Docs) -> None:
