@@ -274,6 +274,10 @@ class Stack:
         """Upstream requests the emulator counted, by method and path template."""
         return httpx.get(f"{self.emulator_url}/_emulator/stats").json()["requests"]
 
+    def reset_stats(self) -> None:
+        """Zero the emulator's request counters."""
+        httpx.post(f"{self.emulator_url}/_emulator/stats/reset").raise_for_status()
+
     def faults(self, *faults: dict[str, Any]) -> None:
         """Queue emulator faults for the next matching requests."""
         r = httpx.post(f"{self.emulator_url}/_emulator/faults", json={"faults": list(faults)})

@@ -60,6 +60,7 @@ def test_streaming_costs_one_request_per_follow_up(start_stack, api_mode):
     stack = start_stack(
         DOCSCHAT_API=api_mode, emulator={"latency_ms": 100, "tokens_per_second": 200}
     )
+    stack.reset_stats()
     sid = stack.new_session()
     stack.ask(sid, "How do I install docschat?")
     stack.answers(sid, 1)
