@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -16,6 +19,7 @@ from proxy.models import Counter
 
 MINUTE = 60
 DAY = 86400
+PRUNE_EVERY = 300.0  # seconds between two clean-ups of expired database counters per process
 
 
 class Counters(Protocol):
@@ -37,8 +41,11 @@ class DatabaseCounters:
         self.db = db
         dialect = db.engine.dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._pruned = time.monotonic()
+        self._prune_lock = threading.Lock()
 
     def add(self, key: str, window: int, amount: int, ttl: int) -> int:
+        self._maybe_prune()
         expires = datetime.now(UTC) + timedelta(seconds=ttl)
         stmt = self._insert(Counter).values(
             key=key, window=window, count=amount, expires_at=expires
@@ -60,6 +67,16 @@ class DatabaseCounters:
         """Drop counters whose window has passed."""
         with self.db.session() as s:
             s.execute(delete(Counter).where(Counter.expires_at < datetime.now(UTC)))
+
+    def _maybe_prune(self) -> None:
+        """Prune now and then, so per-session and per-IP rows do not pile up forever."""
+        if time.monotonic() - self._pruned < PRUNE_EVERY or not self._prune_lock.acquire(False):
+            return
+        try:
+            self._pruned = time.monotonic()
+            self.prune()
+        finally:
+            self._prune_lock.release()
 
 
 class RedisCounters:
@@ -87,6 +104,25 @@ def make_counters(settings: Settings, db: Database) -> Counters:
     return RedisCounters(settings.redis_url) if settings.redis_url else DatabaseCounters(db)
 
 
+def ip_bucket(ip: str) -> str:
+    """The unit an IP is limited by: the address for IPv4, its /64 network for IPv6."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        # One subscriber usually holds a whole /64 and can hop between its addresses at will.
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _secret_key(session_id: str) -> str:
+    """A session's counter name: a digest, so bearer ids never sit in counter tables or Redis."""
+    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
 class Limits:
     """Decides whether a question may be asked now, and counts answers and tokens spent."""
 
@@ -97,31 +133,64 @@ class Limits:
     def check_question(self, session_id: str, ip: str, now: float | None = None) -> None:
         """Count one question; raise 503 when the day's budget is spent, 429 over a rate."""
         now = time.time() if now is None else now
-        day = int(now // DAY)
         s = self.settings
-        if s.daily_answer_cap and self.counters.get("answers", day) >= s.daily_answer_cap:
+        if self.resting(now):
             raise _resting(now)
-        if s.daily_token_cap and self.counters.get("tokens", day) >= s.daily_token_cap:
-            raise _resting(now)
-        rules = [
-            (f"s:{session_id}", MINUTE, s.rate_session_minute),
-            (f"s:{session_id}", DAY, s.rate_session_day),
-            (f"ip:{ip}", MINUTE, s.rate_ip_minute),
-            (f"ip:{ip}", DAY, s.rate_ip_day),
-            ("all", MINUTE, s.rate_global_minute),
-        ]
+        sid, where = _secret_key(session_id), ip_bucket(ip)
+        self._count(
+            [
+                (f"q:s:{sid}", MINUTE, s.rate_session_minute),
+                (f"q:s:{sid}", DAY, s.rate_session_day),
+                (f"q:ip:{where}", MINUTE, s.rate_ip_minute),
+                (f"q:ip:{where}", DAY, s.rate_ip_day),
+                ("q:all", MINUTE, s.rate_global_minute),
+            ],
+            now,
+            "Too many questions. Please wait a little before asking again.",
+        )
+
+    def check_session(self, ip: str, now: float | None = None) -> None:
+        """Count one new session of a client IP; 429 when it makes them faster than readers do."""
+        now = time.time() if now is None else now
+        s = self.settings
+        where = ip_bucket(ip)
+        # A reader needs one session per visit; several per question is already generous.
+        self._count(
+            [
+                (f"n:ip:{where}", MINUTE, 3 * s.rate_ip_minute),
+                (f"n:ip:{where}", DAY, 2 * s.rate_ip_day),
+            ],
+            now,
+            "Too many new conversations. Please wait a little.",
+        )
+
+    def _count(self, rules: list[tuple[str, int, int]], now: float, message: str) -> None:
+        """Add one to each rule's counter in turn; 429 with Retry-After at the first over limit."""
         for key, span, limit in rules:
             if limit <= 0:
                 continue
             window = int(now // span)
-            if self.counters.add(f"q:{key}:{span}", window, 1, span + 60) > limit:
+            if self.counters.add(f"{key}:{span}", window, 1, span + 60) > limit:
                 retry = max(1, int((window + 1) * span - now) + 1)
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    "Too many questions. Please wait a little before asking again.",
-                    retry_after=retry,
-                )
+                raise ApiError(429, "rate_limited", message, retry_after=retry)
+
+    def resting(self, now: float | None = None) -> bool:
+        """Whether today's answer or token budget is spent."""
+        day = int((time.time() if now is None else now) // DAY)
+        s = self.settings
+        if s.daily_answer_cap and self.counters.get("answers", day) >= s.daily_answer_cap:
+            return True
+        return bool(s.daily_token_cap and self.counters.get("tokens", day) >= s.daily_token_cap)
+
+    def today(self, now: float | None = None) -> dict[str, int]:
+        """Today's (UTC) answers and upstream tokens counted against the daily caps."""
+        day = int((time.time() if now is None else now) // DAY)
+        return {
+            "answers": self.counters.get("answers", day),
+            "answer_cap": self.settings.daily_answer_cap,
+            "tokens": self.counters.get("tokens", day),
+            "token_cap": self.settings.daily_token_cap,
+        }
 
     def spent(self, tokens: int, now: float | None = None) -> None:
         """Count one finished answer and the upstream tokens it used."""

@@ -61,6 +61,85 @@ ONE = {
 }
 
 
+COUNT = {"type": "integer", "minimum": 0}
+STATS = {
+    "type": "object",
+    "required": ["sessions", "questions", "answers", "feedback", "documents", "today"],
+    "properties": {
+        "sessions": COUNT,
+        "questions": COUNT,
+        "answers": {
+            "type": "object",
+            "required": ["pending", "streaming", "done", "error"],
+            "additionalProperties": COUNT,
+        },
+        "feedback": {
+            "type": "object",
+            "required": ["up", "down"],
+            "properties": {"up": COUNT, "down": COUNT},
+        },
+        "documents": COUNT,
+        "today": {"type": "object", "additionalProperties": COUNT},
+    },
+}
+FEEDBACK_EXPORT = {
+    "type": "object",
+    "required": ["feedback", "next_after"],
+    "properties": {
+        "next_after": COUNT,
+        "feedback": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "message_id", "rating", "comment", "question", "answer"],
+                "properties": {
+                    "id": COUNT,
+                    "message_id": COUNT,
+                    "rating": {"enum": ["up", "down"]},
+                    "comment": {"type": "string"},
+                    "rated_at": {"type": "string"},
+                    "question": {"type": "string"},
+                    "answer": {"type": "string"},
+                    "sources": {"type": "array"},
+                },
+            },
+        },
+    },
+}
+ADMIN = [{"adminToken": []}]
+
+
+def _admin_paths() -> dict[str, Any]:
+    """Operator endpoints: 404 while DOCSCHAT_ADMIN_TOKEN is unset, 401 without the token."""
+    page = [
+        {"name": "after", "in": "query", "required": False, "schema": COUNT},
+        {"name": "limit", "in": "query", "required": False, "schema": COUNT},
+    ]
+    return {
+        "/api/admin/stats": {
+            "get": {
+                "operationId": "adminStats",
+                "security": ADMIN,
+                "responses": {
+                    "200": {"description": "usage figures", "content": _json(STATS)},
+                    **_errors(401, 403, 404, 503),
+                },
+            }
+        },
+        "/api/admin/feedback": {
+            "get": {
+                "operationId": "adminFeedback",
+                "security": ADMIN,
+                "parameters": page,
+                "responses": {
+                    "200": {"description": "rated answers", "content": _json(FEEDBACK_EXPORT)},
+                    **_errors(400, 401, 403, 404, 503),
+                },
+            }
+        },
+    }
+
+
 def describe() -> dict[str, Any]:
     """The description of every public route."""
     message_ref = {"$ref": "#/components/schemas/Message"}
@@ -186,6 +265,10 @@ def describe() -> dict[str, Any]:
             "/healthz": {
                 "get": {"operationId": "health", "responses": {"200": {"description": "alive"}}}
             },
+            **_admin_paths(),
         },
-        "components": {"schemas": {"Error": ERROR, "Message": MESSAGE}},
+        "components": {
+            "schemas": {"Error": ERROR, "Message": MESSAGE},
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+        },
     }
