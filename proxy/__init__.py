@@ -19,6 +19,7 @@ MAX_BODY = 64 * 1024
 def create_app(settings: Settings | None = None, *, with_worker: bool = False) -> Flask:
     """Build the app; `with_worker` also runs the answer poller in this process."""
     from proxy import security
+    from proxy.admin import admin
     from proxy.api import api
     from proxy.services import build
     from proxy.web import web
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     app.extensions["docschat_ws"] = Connections()
     security.install(app, settings)
     app.register_blueprint(api)
+    app.register_blueprint(admin)
     app.register_blueprint(web)
     sock.init_app(app)
     _errors(app)
