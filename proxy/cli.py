@@ -134,10 +134,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _scraper_commands(sub: argparse._SubParsersAction) -> None:
     """`scrape` and `docs`, defined by the scraper package."""
-    try:
-        from scraper.command import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
-    except ImportError:  # TODO(scraper): remove once scraper.command lands
-        return
+    from scraper.command import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
+
     p = sub.add_parser("scrape", help="crawl a docs site, store and upload its pages")
     add_scrape_arguments(p)
     p.set_defaults(run=run_scrape)

@@ -20,7 +20,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><nav><a href="index.html">docschat docs</a></nav>
+<body><nav><a href="./">docschat docs</a></nav>
 <main><article>{body}</article></main></body></html>
 """
 DEMO_PAGE = """<!doctype html>
@@ -56,6 +56,7 @@ def build_site(target: Path) -> list[str]:
         (target / name).write_text(PAGE.format(title=html.escape(title), body=body), "utf-8")
         names.append(name)
     links = "".join(f'<li><a href="{n}">{n}</a></li>' for n in names)
+    # Served at "/" as well as /index.html; the sitemap names only "/", so it is crawled once.
     index = PAGE.format(title="docschat docs", body=f"<h1>docschat docs</h1><ul>{links}</ul>")
     (target / "index.html").write_text(index, "utf-8")
     return names
@@ -70,7 +71,8 @@ def serve_site(root: Path) -> tuple[str, ThreadingHTTPServer]:
     """Serve a folder on a free loopback port; writes its sitemap for that address."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
     base = f"http://127.0.0.1:{server.server_address[1]}/"
-    urls = "".join(f"<url><loc>{base}{p.name}</loc></url>" for p in sorted(root.glob("*.html")))
+    names = sorted("" if p.name == "index.html" else p.name for p in root.glob("*.html"))
+    urls = "".join(f"<url><loc>{base}{name}</loc></url>" for name in names)
     (root / "sitemap.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>'
         f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
