@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -10,6 +11,7 @@ from proxy.chat import Chat
 from proxy.errors import ApiError
 
 api = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 
 
 def _chat() -> Chat:
@@ -55,6 +57,7 @@ def ask(sid: str) -> Any:
     """Ask a question; the answer arrives later as a message."""
     message = _chat().ask(sid, _body().get("text"), g.client_ip, g.request_id)
     current_app.extensions["docschat"].metrics.question()
+    log.info("question %s accepted", message["id"], extra={"request_id": g.request_id})
     return jsonify(message=message), 202
 
 

@@ -216,6 +216,13 @@ class Worker:
             )
         metadata = {"docschat_job": str(job.id)}
         self.metrics.upstream_call("start")
+        log.info(
+            "answer job %s: starting on %s (%s)",
+            job.id,
+            upstream.api,
+            "new thread" if thread_id is None else "same thread",
+            extra={"request_id": job.request_id},
+        )
         if self.settings.streaming:
             self._consume(job, upstream, upstream.stream(thread_id, question, history, metadata))
             return
@@ -307,6 +314,7 @@ class Worker:
         if message is None:
             return
         outcome = "done" if message.status == "done" else state.status
+        log.info("answer job %s: %s", job.id, outcome, extra={"request_id": job.request_id})
         self.metrics.answered(outcome, (utcnow() - message.created_at).total_seconds())
         if self.limits is not None:
             self.limits.spent(state.tokens)
@@ -341,7 +349,9 @@ class Worker:
     def _upstream_failed(self, job: Job, exc: UpstreamError) -> None:
         self.metrics.upstream_error(exc.status)
         if not exc.retryable:
-            log.warning("answer job %s: %s", job.id, exc.detail)
+            log.warning(
+                "answer job %s: %s", job.id, exc.detail, extra={"request_id": job.request_id}
+            )
             self._finish(job, RunState("failed"))
             return
         backoff = min(30.0, 0.5 * 2 ** min(job.attempts, 6))
