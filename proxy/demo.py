@@ -101,13 +101,13 @@ def add_demo_page(app: Flask, site: str, names: list[str]) -> None:
 
 def run_demo(host: str, port: int, database_url: str) -> int:
     """Run the whole product locally until interrupted."""
-    from emulator.options import EmulatorOptions
-    from emulator.server import serve_in_thread
-    from scraper.command import scrape_site
     from werkzeug.serving import make_server
 
+    from emulator.options import EmulatorOptions
+    from emulator.server import serve_in_thread
     from proxy import create_app
     from proxy.db import Database
+    from scraper.command import scrape_site
 
     began = time.monotonic()
     emulator = serve_in_thread(EmulatorOptions(latency_ms=800, tokens_per_second=60))
