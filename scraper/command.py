@@ -24,8 +24,6 @@ from scraper.sync import SyncReport, load_known, sync
 
 DEFAULT_MAX_PAGES = 5000
 DEFAULT_CONCURRENCY = 8
-# Below this many known pages, extracting in the event loop beats starting worker processes.
-POOL_THRESHOLD = 200
 
 
 class ScrapeError(Exception):
@@ -146,7 +144,7 @@ def scrape(
         if upload and not dry_run:
             knowledge = _knowledge(settings, db)
         known = load_known(db)
-        with _extract_pool(len(known)) as pool:
+        with _extract_pool() as pool:
             report = crawl(url, options, known, progress.crawl if progress else None, pool)
         if progress:
             progress.done()
@@ -185,10 +183,10 @@ def _knowledge(settings: Settings, db: Database) -> Any:
     return Knowledge(client, recorded.vector_store_id)
 
 
-def _extract_pool(known_pages: int) -> AbstractContextManager[Executor | None]:
-    """Worker processes for extraction on big sites with spare CPUs, else none."""
+def _extract_pool() -> AbstractContextManager[Executor | None]:
+    """Worker processes for extraction when there are spare CPUs (started only when used)."""
     cpus = os.cpu_count() or 1
-    if cpus < 2 or known_pages < POOL_THRESHOLD:
+    if cpus < 2:
         return nullcontext()
     return ProcessPoolExecutor(max_workers=min(cpus, 4), mp_context=get_context("spawn"))
 
@@ -235,6 +233,7 @@ def summarize(
         "retries": stats.retries,
         "truncated": report.truncated,
         "seconds": round(seconds, 2),
+        "crawl_seconds": round(report.seconds, 2),
         "sitemaps": report.sitemaps,
         "notes": report.notes,
         "skipped_pages": [{"url": r.url, "reason": r.reason} for r in skipped],

@@ -49,6 +49,8 @@ TRACKING_PARAMS = frozenset(
     }
 )
 MARKDOWN_LINK = re.compile(r"\]\((https?://[^)\s]+)\)|<(https?://[^>\s]+)>")
+# Worker processes only pay off once a crawl is big enough to amortise starting them.
+EXECUTOR_MIN_PAGES = 100
 CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
 
 
@@ -379,6 +381,7 @@ class Crawler:
         self.report = CrawlReport(self.start_url, self.scope)
         self.stats = self.report.stats
         self.seen: set[str] = set()
+        self.raw_seen: set[str] = set()
         self.claimed: set[str] = set()
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.hosts: dict[str, _Host] = {}
@@ -469,6 +472,10 @@ class Crawler:
 
     def _enqueue(self, url: str, *, from_known: bool = False) -> None:
         """Queue a URL once, if it is in scope, allowed, and under --max-pages."""
+        # Most links are nav links seen on every page: skip them before normalising.
+        if url in self.raw_seen:
+            return
+        self.raw_seen.add(url)
         try:
             url = normalize_url(url)
         except ValueError:
@@ -685,7 +692,7 @@ class Crawler:
         )
 
     async def _extract(self, html: str, url: str) -> Extracted:
-        if self.executor is None:
+        if self.executor is None or self.stats.found < EXECUTOR_MIN_PAGES:
             return extract(html, url)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, extract, html, url)

@@ -4,90 +4,100 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
 # Pages with less text than this (after the chrome is gone) are not worth answering from.
 MIN_TEXT_CHARS = 10
 
-# Where the generators we know put the page's own content, most specific first.
-CONTENT_SELECTORS = (
+# Where the generators we know put the page's own content, most specific first:
+# (tag or "", classes it must have, attribute it must have, tag and class of a required ancestor).
+ContentRule = tuple[str, frozenset[str], tuple[str, str] | None, tuple[str, str] | None]
+CONTENT_RULES: tuple[ContentRule, ...] = (
     # Material for MkDocs
-    "article.md-content__inner",
-    "div.md-content",
+    ("article", frozenset({"md-content__inner"}), None, None),
+    ("div", frozenset({"md-content"}), None, None),
     # Docusaurus
-    "div.theme-doc-markdown",
-    "article div.markdown",
+    ("div", frozenset({"theme-doc-markdown"}), None, None),
+    ("div", frozenset({"markdown"}), None, ("article", "")),
     # Sphinx (Read the Docs theme, Furo, Alabaster and friends)
-    "div[itemprop=articleBody]",
-    "article[role=main]",
-    "div.body[role=main]",
-    "div.document div.body",
-    "div.rst-content",
+    ("div", frozenset(), ("itemprop", "articleBody"), None),
+    ("article", frozenset(), ("role", "main"), None),
+    ("div", frozenset({"body"}), ("role", "main"), None),
+    ("div", frozenset({"body"}), None, ("div", "document")),
+    ("div", frozenset({"rst-content"}), None, None),
     # MkDocs' own themes and anything that marks its main region
-    "div[role=main]",
-    "main article",
-    "article",
-    "main",
-    "[role=main]",
+    ("div", frozenset(), ("role", "main"), None),
+    ("article", frozenset(), None, ("main", "")),
+    ("article", frozenset(), None, None),
+    ("main", frozenset(), None, None),
+    ("", frozenset(), ("role", "main"), None),
 )
 
+ANY_TAG_RULES = tuple((rank, r) for rank, r in enumerate(CONTENT_RULES) if not r[0])
+RULES_BY_TAG = {
+    name: tuple((rank, r) for rank, r in enumerate(CONTENT_RULES) if r[0] in (name, ""))
+    for name in {r[0] for r in CONTENT_RULES if r[0]}
+}
+
 # Page furniture that is never part of an answer.
-CHROME_TAGS = (
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "nav",
-    "footer",
-    "aside",
-    "form",
-    "button",
-    "svg",
-    "iframe",
-    "input",
-    "select",
-    "textarea",
-    "dialog",
+CHROME_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "nav",
+        "footer",
+        "aside",
+        "form",
+        "button",
+        "svg",
+        "iframe",
+        "input",
+        "select",
+        "textarea",
+        "dialog",
+    }
 )
-CHROME_SELECTORS = (
-    "[role=navigation]",
-    "[role=search]",
-    "[role=banner]",
-    "[role=contentinfo]",
-    "[aria-hidden=true]",
-    "[hidden]",
-    "a.headerlink",
-    "a.hash-link",
-    "a.anchor-link",
-    ".sphinxsidebar",
-    ".related",
-    ".rst-footer-buttons",
-    ".md-sidebar",
-    ".md-source-file",
-    ".md-content__button",
-    ".md-footer",
-    ".md-header",
-    ".md-tabs",
-    ".theme-edit-this-page",
-    ".theme-doc-footer",
-    ".theme-doc-breadcrumbs",
-    ".theme-doc-toc-mobile",
-    ".theme-doc-version-badge",
-    ".pagination-nav",
-    ".breadcrumbs",
-    ".edit-this-page",
-    ".toc",
-    ".sidebar",
-    ".linenos",
-    ".linenodiv",
-    ".copybutton",
-    ".skip-link",
-    ".visually-hidden",
-    ".sr-only",
+CHROME_ROLES = frozenset({"navigation", "search", "banner", "contentinfo"})
+CHROME_CLASSES = frozenset(
+    {
+        "headerlink",
+        "hash-link",
+        "anchor-link",
+        "sphinxsidebar",
+        "related",
+        "rst-footer-buttons",
+        "md-sidebar",
+        "md-source-file",
+        "md-content__button",
+        "md-footer",
+        "md-header",
+        "md-tabs",
+        "theme-edit-this-page",
+        "theme-doc-footer",
+        "theme-doc-breadcrumbs",
+        "theme-doc-toc-mobile",
+        "theme-doc-version-badge",
+        "pagination-nav",
+        "breadcrumbs",
+        "edit-this-page",
+        "toc",
+        "sidebar",
+        "linenos",
+        "linenodiv",
+        "copybutton",
+        "skip-link",
+        "visually-hidden",
+        "sr-only",
+    }
 )
+ANCHOR_CLASSES = frozenset({"headerlink", "hash-link", "anchor-link"})
+LINE_NUMBER_CLASSES = frozenset({"linenos", "lineno", "gp-hidden"})
 EDIT_LINK = re.compile(r"^\s*(edit (this page|on github|on gitlab)|view (page )?source)\s*$", re.I)
 
 BLOCK_TAGS = frozenset(
@@ -159,7 +169,8 @@ def content_hash(title: str, text: str) -> str:
 
 def extract(html: str | bytes, url: str) -> Extracted:
     """Parse one page: main content as Markdown, its title, outgoing links and canonical URL."""
-    soup = BeautifulSoup(html, "lxml")
+    # Splitting class and rel into lists costs a fifth of the parse; _words() splits on demand.
+    soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
     links = tuple(page_links(soup, url))
     canonical = _canonical(soup, url)
     robots = _meta(soup, "robots").lower()
@@ -191,19 +202,36 @@ def _without_headings(markdown: str) -> str:
     return "\n".join(line for line in markdown.splitlines() if not line.startswith("#"))
 
 
+def _tags(node: Tag) -> Iterator[Tag]:
+    """Every element below `node` in document order (cheaper than find_all's filters)."""
+    for item in node.descendants:
+        if isinstance(item, Tag):
+            yield item
+
+
+def _head(soup: BeautifulSoup) -> Tag:
+    """Where meta, link and base tags live; searching only there keeps big pages cheap."""
+    return soup.head if isinstance(soup.head, Tag) else soup
+
+
+def _words(value: object) -> list[str]:
+    """A space-separated attribute (class, rel) as a list."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return str(value).split() if value else []
+
+
 def _meta(soup: BeautifulSoup, name: str) -> str:
     """The content of a `<meta name=...>` tag, or ''."""
-    tag = soup.find("meta", attrs={"name": name})
+    tag = _head(soup).find("meta", attrs={"name": name})
     value = tag.get("content") if isinstance(tag, Tag) else None
     return value if isinstance(value, str) else ""
 
 
 def _canonical(soup: BeautifulSoup, url: str) -> str | None:
     """The page's `<link rel=canonical>` made absolute, if it has one."""
-    for link in soup.find_all("link", href=True):
-        rel = link.get("rel") or []
-        rels = rel if isinstance(rel, list) else [rel]
-        if "canonical" in (r.lower() for r in rels):
+    for link in _head(soup).find_all("link", href=True):
+        if "canonical" in (r.lower() for r in _words(link.get("rel"))):
             href = str(link["href"]).strip()
             if href:
                 return urljoin(url, href)
@@ -213,31 +241,54 @@ def _canonical(soup: BeautifulSoup, url: str) -> str | None:
 def page_links(soup: BeautifulSoup, url: str) -> list[str]:
     """Every http(s) link of the page (navigation included), absolute and without fragments."""
     base = url
-    base_tag = soup.find("base", href=True)
+    base_tag = _head(soup).find("base", href=True)
     if isinstance(base_tag, Tag):
         base = urljoin(url, str(base_tag["href"]))
-    seen: dict[str, None] = {}
-    for a in soup.find_all(["a", "area"], href=True):
-        rel = a.get("rel") or []
-        if "nofollow" in (rel if isinstance(rel, list) else [rel]):
+    hrefs: dict[str, None] = {}
+    for a in _tags(soup):
+        if a.name not in ("a", "area") or "nofollow" in _words(a.get("rel")):
             continue
-        href = str(a["href"]).strip()
-        if not href or href.startswith(("#", "mailto:", "javascript:", "tel:", "data:")):
-            continue
-        absolute = urljoin(base, href).split("#", 1)[0]
-        if urlsplit(absolute).scheme in ("http", "https"):
-            seen[absolute] = None
-    return list(seen)
+        href = str(a.get("href") or "").strip().split("#", 1)[0]
+        if href and not href.startswith(("mailto:", "javascript:", "tel:", "data:")):
+            hrefs[href] = None
+    links: dict[str, None] = {}
+    for href in hrefs:
+        absolute = urljoin(base, href)
+        if absolute.startswith(("http://", "https://")):
+            links[absolute] = None
+    return list(links)
 
 
 def main_content(soup: BeautifulSoup) -> Tag | None:
     """The element holding the page's own content, by generator conventions or by text mass."""
-    for selector in CONTENT_SELECTORS:
-        found = soup.select_one(selector)
-        if found is not None and _text_length(found) >= MIN_TEXT_CHARS:
-            return found
+    # One walk over the tree checks every rule (CSS selectors would walk it once per rule).
+    found: dict[int, Tag] = {}
+    for tag in _tags(soup):
+        for rank, rule in RULES_BY_TAG.get(tag.name, ANY_TAG_RULES):
+            if rank not in found and _matches(tag, rule):
+                found[rank] = tag
+    for rank in sorted(found):
+        if _text_length(found[rank]) >= MIN_TEXT_CHARS:
+            return found[rank]
     body = soup.body or soup
     return _largest_block(body) if isinstance(body, Tag) else None
+
+
+def _matches(tag: Tag, rule: ContentRule) -> bool:
+    name, classes, attribute, ancestor = rule
+    if name and tag.name != name:
+        return False
+    if classes and not classes.issubset(_classes(tag)):
+        return False
+    if attribute is not None and tag.get(attribute[0]) != attribute[1]:
+        return False
+    if ancestor is not None:
+        parent_name, parent_class = ancestor
+        return any(
+            p.name == parent_name and (not parent_class or parent_class in _classes(p))
+            for p in tag.parents
+        )
+    return True
 
 
 def _text_length(tag: Tag) -> int:
@@ -263,33 +314,47 @@ def _largest_block(body: Tag) -> Tag:
 
 def strip_chrome(root: Tag) -> None:
     """Remove navigation, headers, footers, sidebars, edit links, scripts and styles in place."""
-    for comment in root.find_all(string=lambda s: isinstance(s, Comment)):
+    for comment in [c for c in root.descendants if isinstance(c, Comment)]:
         comment.extract()
-    for tag in root.find_all(CHROME_TAGS):
-        tag.decompose()
-    for selector in CHROME_SELECTORS:
-        for tag in root.select(selector):
+    doomed = [tag for tag in _tags(root) if _is_chrome(tag)]
+    for tag in doomed:
+        if not tag.decomposed:
             tag.decompose()
     # A site header carries no heading of the page's own; Docusaurus wraps its h1 in <header>.
-    for header in root.find_all("header"):
-        if header.find(HEADINGS) is None:
+    headers = [t for t in _tags(root) if t.name == "header"]
+    for header in headers:
+        if not header.decomposed and not any(t.name in HEADINGS for t in _tags(header)):
             header.decompose()
-    for a in root.find_all("a"):
-        if EDIT_LINK.match(a.get_text()):
+    for a in [t for t in _tags(root) if t.name == "a"]:
+        if not a.decomposed and EDIT_LINK.match(a.get_text()):
             a.decompose()
+
+
+def _is_chrome(tag: Tag) -> bool:
+    if tag.name in CHROME_TAGS or tag.get("role") in CHROME_ROLES:
+        return True
+    if tag.get("aria-hidden") == "true" or tag.has_attr("hidden"):
+        return True
+    return not CHROME_CLASSES.isdisjoint(_classes(tag))
+
+
+def _drop_classed(tag: Tag, classes: frozenset[str]) -> None:
+    """Remove the descendants of `tag` that have one of `classes`."""
+    for found in [t for t in _tags(tag) if not classes.isdisjoint(_classes(t))]:
+        if not found.decomposed:
+            found.decompose()
 
 
 def title_of(soup: BeautifulSoup, root: Tag | None) -> str:
     """The page's title: its first h1, else og:title, else <title> without the site suffix."""
     if root is not None:
-        h1 = root.find("h1")
+        h1 = next((t for t in _tags(root) if t.name == "h1"), None)
         if isinstance(h1, Tag):
-            for anchor in h1.select("a.headerlink, a.hash-link, a.anchor-link"):
-                anchor.decompose()
+            _drop_classed(h1, ANCHOR_CLASSES)
             text = _clean(h1.get_text(" ")).strip("¶#§ ")
             if text:
                 return text
-    og = soup.find("meta", attrs={"property": "og:title"})
+    og = _head(soup).find("meta", attrs={"property": "og:title"})
     if isinstance(og, Tag) and isinstance(og.get("content"), str) and og["content"].strip():
         return _clean(str(og["content"]))
     if soup.title is not None:
@@ -345,7 +410,7 @@ class _Renderer:
 
     def _has_block(self, tag: Tag) -> bool:
         """Whether an inline-looking element (a span, a link) wraps block content."""
-        return tag.name in ("span", "a", "font") and tag.find(BLOCK_TAGS) is not None
+        return tag.name in ("span", "a", "font") and any(t.name in BLOCK_TAGS for t in _tags(tag))
 
     def block(self, tag: Tag) -> list[str]:
         """Render one block element."""
@@ -379,8 +444,7 @@ class _Renderer:
         """`## Title {#anchor}`: the anchor lets answers link to the section."""
         level = int(tag.name[1])
         anchor = _anchor(tag)
-        for link in tag.select("a.headerlink, a.hash-link, a.anchor-link"):
-            link.decompose()
+        _drop_classed(tag, ANCHOR_CLASSES)
         text = _squash(self.inline_children(tag)).strip("¶§ ")
         if not text:
             return ""
@@ -392,8 +456,7 @@ class _Renderer:
         language = language or _language(pre) or _language_around(pre)
         for br in pre.find_all("br"):
             br.replace_with("\n")
-        for noise in pre.select(".linenos, .lineno, .gp-hidden"):
-            noise.decompose()
+        _drop_classed(pre, LINE_NUMBER_CLASSES)
         code = pre.get_text().strip("\n")
         fence = "```"
         while fence in code:
@@ -565,8 +628,7 @@ def _int(value: object, default: int) -> int:
 
 
 def _classes(tag: Tag) -> list[str]:
-    value = tag.get("class") or []
-    return value if isinstance(value, list) else str(value).split()
+    return _words(tag.get("class"))
 
 
 def _language(tag: Tag) -> str:
