@@ -8,6 +8,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, has_request_context, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from proxy.config import Settings
 from proxy.errors import ApiError
@@ -99,6 +100,16 @@ def install(app: Flask, settings: Settings) -> None:
         if request.method == "OPTIONS":
             return Response(status=204)
         return None
+
+    @app.before_request
+    def _bound_chunked_body() -> None:
+        # A chunked body has no Content-Length to refuse up front, and werkzeug cuts it at
+        # MAX_CONTENT_LENGTH without a word; read it here (cached for the route) and say 413.
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        unsized = limit and chunked and request.content_length is None
+        if unsized and len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
 
     @app.before_request
     def _limit_sessions() -> None:
