@@ -28,6 +28,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
+MAX_URL_CHARS = 2048  # the documents table's url column
 MAX_SITEMAPS = 200
 MAX_SITEMAP_BYTES = 50_000_000  # the protocol's own limit, uncompressed
 TRACKING_PARAMS = frozenset(
@@ -480,7 +481,7 @@ class Crawler:
             url = normalize_url(url)
         except ValueError:
             return
-        if url in self.seen or not self.scope.contains(url):
+        if url in self.seen or not self.scope.contains(url) or len(url) > MAX_URL_CHARS:
             return
         self.seen.add(url)
         reason = self.scope.rejects(url)
@@ -656,8 +657,8 @@ class Crawler:
         if status in (404, 410):
             return PageResult(url, "skipped", f"not found ({status})", requested=requested)
         if status != 200:
-            kind = "failed" if status >= 500 or status == 429 else "skipped"
-            return PageResult(url, kind, f"HTTP {status}", requested=requested)
+            # Only 404 and 410 say a page is gone; a 403 or a 5xx may pass, so the page is kept.
+            return PageResult(url, "failed", f"HTTP {status}", requested=requested)
         if response.skip:
             return PageResult(url, "skipped", response.skip, requested=requested)
         html = _decode(response.body, response.headers.get("content-type", ""))

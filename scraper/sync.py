@@ -180,7 +180,9 @@ def sync(
             out.deleted_files += len(replaced) - len(old_failures)
     if removing:
         with db.session() as s:
-            s.execute(delete(Document).where(Document.url.in_(removing)))
+            # Chunks keep each statement under the databases' bound-parameter limits.
+            for i in range(0, len(removing), 500):
+                s.execute(delete(Document).where(Document.url.in_(removing[i : i + 500])))
     out.removed = removing
     return out
 
@@ -189,7 +191,7 @@ def _write(db: Database, plan: _Plan, uploaded: dict[str, str]) -> list[str]:
     """Write every present page; returns the upstream files its new uploads replaced."""
     replaced: list[str] = []
     with db.session() as s:
-        rows = {d.url: d for d in s.scalars(select(Document).where(Document.url.in_(plan.present)))}
+        rows = {d.url: d for d in s.scalars(select(Document)) if d.url in plan.present}
         for url, result in plan.present.items():
             row = rows.get(url)
             page = result.page
@@ -217,8 +219,12 @@ def _write(db: Database, plan: _Plan, uploaded: dict[str, str]) -> list[str]:
                 elif row.file_id is None:
                     row.content_hash = content_hash(row.title, row.text)
                 # else: the upstream file still holds the text content_hash describes.
-            if row.etag != result.etag:
-                row.etag = result.etag
-            if row.last_modified != result.last_modified:
-                row.last_modified = result.last_modified
+            # Validators too long for their columns are not worth keeping.
+            etag = result.etag if result.etag and len(result.etag) <= 512 else None
+            modified = result.last_modified
+            modified = modified if modified and len(modified) <= 128 else None
+            if row.etag != etag:
+                row.etag = etag
+            if row.last_modified != modified:
+                row.last_modified = modified
     return replaced
