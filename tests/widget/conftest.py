@@ -1,4 +1,4 @@
-"""Browser fixtures for the widget: headless Chromium, a docs site on its own origin, live stacks."""
+"""Browser fixtures for the widget: headless Chromium, a docs site on another origin, stacks."""
 
 from __future__ import annotations
 
@@ -174,7 +174,8 @@ PROBE = """
   window.__banners = [];
   new MutationObserver(() => {
     for (const el of document.querySelectorAll('.msg.bot[data-status]')) {
-      const s = el.dataset.id + ':' + el.dataset.status;
+      let s = el.dataset.id + ':' + el.dataset.status;
+      if (el.dataset.status === 'pending') s += ':' + el.querySelector('.bubble').textContent.trim();
       if (window.__statuses[window.__statuses.length - 1] !== s) window.__statuses.push(s);
       if (el.dataset.status === 'streaming') {
         const n = el.querySelector('.bubble').textContent.length;
@@ -229,7 +230,10 @@ class Widget:
         return wait_until(lambda: self.page.frame(url=re.compile(r"/widget/")), timeout=10)
 
     def open(self) -> Widget:
-        """Click the launcher and wait for the chat to be ready for typing."""
+        """Click the launcher (unless the chat is open already) and wait for the question box."""
+        if self.launcher.get_attribute("aria-expanded") == "true":
+            self.input.wait_for()  # reopened by itself after navigation; focus stays put
+            return self
         self.launcher.click()
         self.input.wait_for()
         wait_until(lambda: self.frame.evaluate("document.activeElement.id") == "input", 10)
@@ -289,11 +293,13 @@ def page(context: BrowserContext, problems: list[str]) -> Iterator[Page]:
     tab.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
     tab.on(
         "console",
-        lambda msg: problems.append(f"console: {msg.text}")
-        if "Content Security Policy" in msg.text or "Uncaught" in msg.text
-        else None,
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if "Content Security Policy" in msg.text or "Uncaught" in msg.text
+            else None
+        ),
     )
-    tab.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    tab.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     yield tab
     assert not problems, problems
 

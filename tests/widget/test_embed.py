@@ -1,4 +1,4 @@
-"""The loader (static/widget/embed.js): launcher, lazy iframe, options, isolation, keyboard, layout."""
+"""The loader (static/widget/embed.js): launcher, lazy iframe, options, isolation, layout."""
 
 from __future__ import annotations
 
