@@ -91,3 +91,21 @@ def test_setup_requests_meet_the_description(steady_url, tmp_path, api):
     assert (done.assistant_id != "") == (api == "assistants")
     # A second run verifies what exists (retrieve, maybe update) instead of creating again.
     accepted(lambda: setup(settings, db, _client(steady_url)))
+
+
+def test_document_sync_requests_meet_the_description(steady_url):
+    from proxy.upstream.knowledge import Knowledge, PageFile
+
+    knowledge = Knowledge(
+        _client(steady_url), "vs_1", attempts=1, poll_interval=0.05, batch_timeout=1.0
+    )
+    pages = [
+        PageFile("https://docs.test/install", "Installing", "# Installing\n\npip install docschat"),
+        PageFile("https://docs.test/config", "Configuration", "# Configuration\n\nDATABASE_URL"),
+    ]
+    outcome = knowledge.upload(pages)
+    # The mock's batches never finish, so pages may fail by timeout; never by a rejected request.
+    rejected = {url: why for url, why in outcome.failed.items() if "400" in why or "422" in why}
+    assert not rejected, f"the API description rejected an upload request: {rejected}"
+    failures = knowledge.remove(["file_1", "file_2"])
+    assert not {f: w for f, w in failures.items() if "400" in w or "422" in w}
