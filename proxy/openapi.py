@@ -52,6 +52,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
+# A question: up to 4,000 characters with something besides white space, and no NUL characters.
+QUESTION = {"type": "string", "maxLength": 4000, "pattern": "^[^\\u0000]*\\S[^\\u0000]*$"}
 SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string"}}
 MID = {"name": "mid", "in": "path", "required": True, "schema": {"type": "integer"}}
 ONE = {
@@ -140,6 +142,20 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
+def _links(sid: str, **more: str) -> dict[str, Any]:
+    """OpenAPI links from a response to the calls a client makes next (used by stateful fuzzing)."""
+    targets = {
+        "listMessages": {},
+        "ask": {},
+        "clearSession": {},
+        **{op: {"mid": mid} for op, mid in more.items()},
+    }
+    return {
+        op: {"operationId": op, "parameters": {"sid": sid, **params}}
+        for op, params in targets.items()
+    }
+
+
 def describe() -> dict[str, Any]:
     """The description of every public route."""
     message_ref = {"$ref": "#/components/schemas/Message"}
@@ -153,6 +169,7 @@ def describe() -> dict[str, Any]:
                     "responses": {
                         "201": {
                             "description": "created",
+                            "links": _links("$response.body#/session_id"),
                             "content": _json(
                                 {
                                     "type": "object",
@@ -187,6 +204,13 @@ def describe() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "messages in order",
+                            # The first answer is the second message of a conversation.
+                            "links": _links(
+                                "$request.path.sid",
+                                feedback="$response.body#/messages/1/id",
+                                stop="$response.body#/messages/1/id",
+                                retry="$response.body#/messages/1/id",
+                            ),
                             "content": _json(
                                 {
                                     "type": "object",
@@ -209,12 +233,16 @@ def describe() -> dict[str, Any]:
                             {
                                 "type": "object",
                                 "required": ["text"],
-                                "properties": {"text": {"type": "string", "maxLength": 4000}},
+                                "properties": {"text": QUESTION},
                             }
                         ),
                     },
                     "responses": {
-                        "202": {"description": "accepted", "content": _json(ONE)},
+                        "202": {
+                            "description": "accepted",
+                            "content": _json(ONE),
+                            "links": _links("$request.path.sid"),
+                        },
                         **_errors(400, 403, 404, 409, 413, 415, 429, 503),
                     },
                 },
@@ -231,7 +259,11 @@ def describe() -> dict[str, Any]:
                                 "required": ["rating"],
                                 "properties": {
                                     "rating": {"enum": ["up", "down"]},
-                                    "comment": {"type": "string", "maxLength": 2000},
+                                    "comment": {
+                                        "type": "string",
+                                        "maxLength": 2000,
+                                        "pattern": "^[^\\u0000]*$",
+                                    },
                                 },
                             }
                         ),
