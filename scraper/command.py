@@ -353,9 +353,9 @@ def format_summary(s: dict[str, Any], limit: int = 8) -> str:
     lines += [f"  note       {note}" for note in s["notes"][:3]]
     if s["prune_needed"]:
         lines.append(
-            f"  warning    {len(s['held_pages'])} vanished pages kept: this crawl found "
-            f"{s['pages']} pages where {s['stored_before']} were stored. If the site really "
-            "shrank, run again with --prune."
+            f"  warning    {len(s['held_pages'])} vanished pages kept: removing them would delete "
+            f"more than half of the {s['stored_before']} stored pages (this crawl found "
+            f"{s['pages']}). If the site really shrank, run again with --prune."
         )
     elif s["held"]:
         lines.append(

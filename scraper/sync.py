@@ -16,7 +16,7 @@ from scraper.extract import content_hash
 if TYPE_CHECKING:  # the openai SDK is slow to import; only uploads need it
     from proxy.upstream.knowledge import Knowledge, PageFile
 
-# A crawl that finds fewer than this share of the stored pages needs --prune to delete any.
+# Deleting more than this share of the stored pages at once needs --prune.
 PRUNE_GUARD = 0.5
 
 
@@ -144,7 +144,8 @@ def sync(
         else:
             out.unchanged += 1
     removing = sorted(plan.vanished)
-    if removing and not prune and len(plan.present) < PRUNE_GUARD * len(stored):
+    # Failed pages are neither found nor gone, so the guard counts what would be deleted.
+    if removing and not prune and len(removing) > PRUNE_GUARD * len(stored):
         out.held, removing = removing, []
         out.prune_needed = True
     if not uploading:

@@ -172,7 +172,7 @@ class Knowledge:
                 if file_id not in failed_ids:
                     attached[page.url] = file_id
             waiting = {f: p for f, p in waiting.items() if f in failed_ids}
-            if not waiting:
+            if not waiting or attempt + 1 >= self.attempts:
                 break
             with self._lock:
                 self._retries += 1

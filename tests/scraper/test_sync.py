@@ -203,3 +203,19 @@ def test_dry_run_writes_nothing(harness):
     assert result["new"] == 3 and result["uploaded"] == 3 and result["dry_run"]
     assert h.docs() == {}
     assert h.stats() == {}
+
+
+def test_moved_pages_go_and_failing_pages_stay(harness):
+    h = harness()
+    urls = small_site(h.site, 4)
+    h.scrape()
+    h.site.redirect("/docs/page-0.html", "/docs/page-1.html")
+    h.site.raw("/docs/page-2.html", 503)
+    h.site.raw("/docs/page-3.html", 403)
+    result = h.scrape()
+    assert result["removed_pages"] == [urls[1]]
+    assert {p["url"] for p in result["failed_pages"]} == {urls[3], urls[4]}
+    assert exit_code(result) == 1
+    docs = h.docs()
+    assert urls[1] not in docs and {urls[3], urls[4]} <= set(docs)
+    assert all(docs[u].file_id for u in (urls[3], urls[4]))
