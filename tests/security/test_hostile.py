@@ -160,7 +160,7 @@ def test_odd_bodies_and_content_types_are_refused_cleanly(main_stack: Stack) -> 
             b"--x\r\nContent-Disposition: form-data; name=text\r\n\r\nhi\r\n--x--",
             "multipart/form-data; boundary=x",
             {415},
-        ),  # noqa: E501
+        ),
         (b"<text>hi</text>", "application/xml", {415}),
         (b"", "application/json", {400}),
         (b"{", "application/json", {400}),
