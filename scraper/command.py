@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -162,7 +163,8 @@ def scrape(
     except CrawlError as exc:
         raise ScrapeError(str(exc)) from exc
     except UpstreamError as exc:
-        raise ScrapeError(f"upstream error: {exc.detail}") from exc
+        where = settings.openai_base_url or "https://api.openai.com/v1"
+        raise ScrapeError(f"upstream error: {exc.detail} ({where})") from exc
     except SQLAlchemyError as exc:
         raise ScrapeError(f"database error: {type(exc).__name__}: {_first_line(exc)}") from exc
     finally:
@@ -391,7 +393,7 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
     try:
         try:
             db = Database(settings.database_url)
-            db.upgrade()
+            _upgrade_quietly(db)
         except Exception as exc:
             raise ScrapeError(f"cannot open the database: {_first_line(exc)}") from exc
         summary = scrape(
@@ -414,6 +416,17 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_summary(summary))
     return exit_code(summary)
+
+
+def _upgrade_quietly(db: Database) -> None:
+    """Apply migrations without Alembic's INFO lines cluttering the command's output."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        db.upgrade()
+    finally:
+        logger.setLevel(level)
 
 
 def _fail(message: str, as_json: bool) -> int:
@@ -455,7 +468,7 @@ def run_docs(args: argparse.Namespace, settings: Settings) -> int:
     try:
         db = Database(settings.database_url)
         try:
-            db.upgrade()
+            _upgrade_quietly(db)
             docs = list_documents(db)
         finally:
             db.dispose()
