@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from proxy.cli import parser
+from proxy.config import Settings
 from tests.conftest import ROOT, free_port
 from tests.scraper.conftest import Site, doc_page, small_site
 
@@ -36,23 +37,36 @@ def docschat(tmp_path: Path, emulator: Any, *args: str, **env: str) -> subproces
     )
 
 
-def test_scrape_then_list_the_docs(tmp_path, emulator, site: Site):
+def run(capsys, tmp_path: Path, emulator: Any, *argv: str, **overrides: str):
+    """Run one command in this process (as `docschat` would); returns code, stdout, stderr."""
+    args = parser().parse_args(list(argv))
+    values = {
+        "database_url": f"sqlite:///{tmp_path / 'cli.db'}",
+        "openai_base_url": emulator.base_url,
+        "openai_api_key": "sk-test",
+        **overrides,
+    }
+    code = args.run(args, Settings.from_env({}, **values))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scrape_then_list_the_docs(tmp_path, emulator, site: Site, capsys):
     urls = small_site(site, 3)
     done = docschat(tmp_path, emulator, "scrape", site.url + "/docs/", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["pages"], summary["new"], summary["uploaded"]) == (4, 4, 4)
-
-    text = docschat(tmp_path, emulator, "scrape", site.url + "/docs/")
-    assert text.returncode == 0, text.stderr
-    assert "4 not modified" in text.stdout and "0 files uploaded" in text.stdout
-
     listed = docschat(tmp_path, emulator, "docs", "--json")
     docs = json.loads(listed.stdout)
     assert sorted(d["url"] for d in docs) == sorted(urls)
     assert all(d["file_id"] and d["characters"] > 0 and d["updated"] for d in docs)
-    table = docschat(tmp_path, emulator, "docs")
-    assert "Page 2" in table.stdout and "4 documents, 4 uploaded" in table.stdout
+
+    code, out, _ = run(capsys, tmp_path, emulator, "scrape", site.url + "/docs/")
+    assert code == 0
+    assert "4 not modified" in out and "0 files uploaded" in out
+    code, out, _ = run(capsys, tmp_path, emulator, "docs")
+    assert code == 0 and "Page 2" in out and "4 documents, 4 uploaded" in out
 
 
 def _bad_sites(site: Site, case: str) -> str:
@@ -82,7 +96,7 @@ def _bad_sites(site: Site, case: str) -> str:
         ("upstream", "upstream error"),
     ],
 )
-def test_bad_input_ends_with_one_clear_line(tmp_path, emulator, site: Site, case, message):
+def test_bad_input_ends_with_one_clear_line(tmp_path, emulator, site: Site, capsys, case, message):
     env: dict[str, str] = {}
     if case == "unreachable":
         url = f"http://127.0.0.1:{free_port()}/docs/"
@@ -91,14 +105,14 @@ def test_bad_input_ends_with_one_clear_line(tmp_path, emulator, site: Site, case
     elif case == "upstream":
         small_site(site, 1)
         url = site.url + "/docs/"
-        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1"
+        env["openai_base_url"] = f"http://127.0.0.1:{free_port()}/v1"
     else:
         url = _bad_sites(site, case)
-    done = docschat(tmp_path, emulator, "scrape", url, **env)
-    assert done.returncode != 0
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+    code, _, err = run(capsys, tmp_path, emulator, "scrape", url, **env)
+    assert code != 0
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
 
 
 @pytest.mark.parametrize(
@@ -111,7 +125,8 @@ def test_bad_flags_are_refused_by_the_parser(capsys, flags, message):
     assert exited.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_json_errors_are_json_too(tmp_path, emulator):
-    done = docschat(tmp_path, emulator, "scrape", f"http://127.0.0.1:{free_port()}/", "--json")
-    assert done.returncode == 2
-    assert "cannot reach" in json.loads(done.stdout)["error"]
+def test_json_errors_are_json_too(tmp_path, emulator, capsys):
+    url = f"http://127.0.0.1:{free_port()}/"
+    code, out, _ = run(capsys, tmp_path, emulator, "scrape", url, "--json")
+    assert code == 2
+    assert "cannot reach" in json.loads(out)["error"]
