@@ -49,6 +49,7 @@ def run_schemathesis(stack: Stack, tmp: Path, examples: int = 20) -> dict[str, A
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp,  # schemathesis keeps state in its working directory
     )
     cases, responses = 0, []
     failures: collections.Counter[str] = collections.Counter()
