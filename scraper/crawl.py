@@ -443,7 +443,13 @@ class Crawler:
             )
         self.seen.add(self.start_url)
         self.stats.found += 1
-        start = await self._page(self.start_url, is_start=True)
+        try:
+            start = await self._page(self.start_url, is_start=True)
+        except CrawlError:
+            raise
+        except Exception as exc:  # reported like any other page that broke
+            start = PageResult(self.start_url, "failed", f"{type(exc).__name__}: {exc}")
+        start.requested = self.start_url
         self._record(start)
         if start.status == "failed" and start.reason.startswith("cannot connect"):
             raise CrawlError(f"cannot reach {self.start_url}: {start.reason}")

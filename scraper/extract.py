@@ -181,7 +181,12 @@ def extract(html: str | bytes, url: str) -> Extracted:
     if root is None:
         return Extracted(url, page_title, links=links, canonical=canonical, skip_reason="no body")
     strip_chrome(root)
-    text = to_markdown(root, url)
+    try:
+        text = to_markdown(root, url)
+    except RecursionError:
+        # Pathologically nested markup: keep the words, lose the structure.
+        lines = (WHITESPACE.sub(" ", line).strip() for line in root.get_text("\n").splitlines())
+        text = "\n\n".join(line for line in lines if line) + "\n"
     body_chars = len(WHITESPACE.sub("", _without_headings(text)))
     if body_chars < MIN_TEXT_CHARS:
         return Extracted(

@@ -105,3 +105,9 @@ def test_content_hash_follows_the_text():
     changed = extract(fixture_html("sphinx").replace("blue", "red"), "https://w.example/a")
     assert one.content_hash == again.content_hash == content_hash(one.title, one.text)
     assert changed.content_hash != one.content_hash
+
+
+def test_pathologically_nested_markup_keeps_its_words():
+    html = "<html><body><main>" + "<div>" * 3000 + "<p>Deep words survive here.</p>"
+    page = extract(html + "</div>" * 3000 + "</main></body></html>", "https://x.example/")
+    assert page.skip_reason is None and "Deep words survive here." in page.text
