@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, emulator: Any, site: Site) -> Callable[[str | None], Harness]:
+def harness(tmp_path: Path, emulator: Any, site: Site) -> Iterator[Callable[..., Harness]]:
+    """Make harnesses (on a given database URL, or a fresh SQLite file)."""
     made: list[Harness] = []
 
     def make(db_url: str | None = None) -> Harness:
