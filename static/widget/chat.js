@@ -171,6 +171,7 @@
     if (ok === down) {
       down = !ok;
       if (down) schedule(2000);
+      else if (sid && !ws) connect(); // back: reconnect now rather than at the next backoff
     }
     showBanner(down ? "Can't reach the assistant right now. Retrying…" : "");
   }
@@ -364,50 +365,63 @@
     setTimeout(() => { b.textContent = "Copy"; }, 1500);
   }
 
-  // ---- the sanitising path: rebuild answer HTML from an allowlist, in this document ------------
-  const KEEP = new Set(("P BR HR STRONG EM B I DEL S CODE PRE BLOCKQUOTE UL OL LI H1 H2 H3 H4 H5 H6 " +
-    "TABLE THEAD TBODY TFOOT TR TH TD SUP SUB A").split(" "));
-  const DROP = /^(SCRIPT|STYLE|IFRAME|FRAME|FRAMESET|OBJECT|EMBED|APPLET|IMG|IMAGE|SVG|MATH|TEMPLATE|LINK|META|BASE|FORM|INPUT|BUTTON|TEXTAREA|SELECT|OPTION|VIDEO|AUDIO|SOURCE|TRACK|PICTURE|CANVAS|NOSCRIPT|NOEMBED|NOFRAMES|XMP|PORTAL|TITLE|HEAD|DIALOG)$/;
+  // ---- the sanitising path ---------------------------------------------------------------------
+  // Answer HTML never reaches the browser's HTML parser: a small tokenizer reads tags and text,
+  // and only allowlisted elements with checked attributes are built in this document. Other
+  // elements are dropped (script-like ones with their content) or unwrapped to their text.
+  const KEEP = new Set(("p br hr strong em b i del s code pre blockquote ul ol li h1 h2 h3 h4 h5 " +
+    "h6 table thead tbody tfoot tr th td sup sub a").split(" "));
+  const VOID = /^(br|hr|img|image|input|meta|link|base|source|track|embed|area|col|wbr|param|keygen)$/;
+  const DROP = /^(script|style|iframe|frame|frameset|object|embed|applet|img|image|svg|math|template|link|meta|base|form|input|button|textarea|select|option|video|audio|source|track|picture|canvas|noscript|noembed|noframes|xmp|plaintext|portal|title|head|dialog|area|map)$/;
+  const TOKEN = /<!--[\s\S]*?(?:-->|$)|<(\/?)([a-zA-Z][\w-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|[^<]+|</g;
+  const ATTR = /([^\s"'=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g;
+  const ENTITY = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+  const decode = (s) => s.replace(/&(#x[\da-f]+|#\d+|[a-z]+);/gi, (m, e) => {
+    if (e[0] !== "#") return ENTITY[e.toLowerCase()] ?? m;
+    const n = /x/i.test(e[1]) ? parseInt(e.slice(2), 16) : +e.slice(1);
+    return n > 0 && n < 0x110000 && (n < 0xd800 || n > 0xdfff) ? String.fromCodePoint(n) : "\ufffd";
+  });
 
   function clean(html) {
-    // A DOMParser document is inert: nothing in it runs or loads.
-    const doc = new DOMParser().parseFromString(String(html), "text/html");
     const out = document.createDocumentFragment();
-    rebuild(doc.body, out, 0);
-    return out;
-  }
-
-  function rebuild(from, to, depth) {
-    for (const n of from.childNodes) {
-      if (n.nodeType === 3) {
-        to.append(n.data);
+    const open = [{ el: out, tag: "" }];
+    let skip = "";
+    for (const [token, close, name, attrs] of String(html).matchAll(TOKEN)) {
+      const tag = (name || "").toLowerCase();
+      if (skip) {
+        if (close && tag === skip) skip = "";
         continue;
       }
-      if (n.nodeType !== 1) continue;
-      const tag = n.nodeName.toUpperCase();
-      if (depth > 32 || DROP.test(tag)) continue;
-      if (!KEEP.has(tag)) {
-        rebuild(n, to, depth + 1); // unknown element: keep its text, drop the element
-        continue;
+      const top = open[open.length - 1].el;
+      if (!name) {
+        if (!token.startsWith("<!--")) top.append(decode(token));
+      } else if (close) {
+        const at = open.map((o) => o.tag).lastIndexOf(tag);
+        if (at > 0) open.length = at;
+      } else if (DROP.test(tag)) {
+        if (!VOID.test(tag)) skip = tag; // its content goes too
+      } else if (KEEP.has(tag) && open.length < 32) {
+        const a = {};
+        for (const [, k, v1, v2, v3] of attrs.matchAll(ATTR)) {
+          a[k.toLowerCase()] = decode(v1 ?? v2 ?? v3 ?? "");
+        }
+        const heading = /^h([1-6])$/.exec(tag);
+        const el = document.createElement(heading ? "h" + Math.min(6, +heading[1] + 2) : tag);
+        if (tag === "a") {
+          const url = safeUrl(a.href);
+          if (url) link(el, url);
+        } else if (tag === "code" && /^language-[\w+#-]{1,32}$/.test(a.class || "")) {
+          el.className = a.class;
+        } else if ((tag === "th" || tag === "td") && /^(left|right|center)$/i.test(a.align || "")) {
+          el.className = "al-" + a.align.toLowerCase();
+        } else if (tag === "ol" && +a.start > 0 && +a.start < 1e6) {
+          el.start = +a.start;
+        }
+        top.append(el);
+        if (!VOID.test(tag)) open.push({ el, tag });
       }
-      const heading = /^H([1-6])$/.exec(tag);
-      const el = document.createElement(heading ? "h" + Math.min(6, +heading[1] + 2) : tag);
-      if (tag === "A") {
-        const url = safeUrl(n.getAttribute("href"));
-        if (url) link(el, url);
-      } else if (tag === "CODE") {
-        const c = n.getAttribute("class") || "";
-        if (/^language-[\w+#-]{1,32}$/.test(c)) el.className = c;
-      } else if (tag === "TH" || tag === "TD") {
-        const a = (n.getAttribute("align") || "").toLowerCase();
-        if (/^(left|right|center)$/.test(a)) el.className = "al-" + a;
-      } else if (tag === "OL") {
-        const s = parseInt(n.getAttribute("start"), 10);
-        if (s > 0 && s < 1e6) el.start = s;
-      }
-      rebuild(n, el, depth + 1);
-      to.append(el);
     }
+    return out;
   }
 
   function safeUrl(raw) {
@@ -483,6 +497,7 @@
   });
 
   let creating = null;
+  let queue = Promise.resolve();
   function ensureSession() {
     if (sid) return Promise.resolve(sid);
     creating = creating || api("POST", "/sessions").then((d) => {
@@ -507,6 +522,11 @@
     locals.push(e);
     msgs.append(e.el);
     stick(true);
+    // One question at a time to the server, so they are stored in the order they were typed.
+    const turn = queue;
+    let done;
+    queue = new Promise((resolve) => { done = resolve; });
+    await turn;
     try {
       await ensureSession();
       const ask = () => api("POST", `/sessions/${enc(sid)}/messages`, { text });
@@ -523,6 +543,8 @@
       schedule(wsUp ? 10000 : 500);
     } catch (err) {
       reject(e, err);
+    } finally {
+      done();
     }
   }
 

@@ -107,7 +107,8 @@ def test_composer_enter_shift_enter_empty_and_optimistic_single_send(
     mine = widget.chat.locator(".msg.user .bubble")
     expect(mine).to_have_count(1)
     expect(mine).to_have_text("How do I install\ndocschat with pip?")
-    wait_until(lambda: len(held) == 1)
+    page.wait_for_timeout(300)  # lets Playwright hand over the held request
+    wait_until(lambda: page.wait_for_timeout(50) or len(held) == 1)
     held[0].continue_()
     page.unroute(MESSAGES)
     widget.wait_answers(1)
