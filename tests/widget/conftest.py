@@ -175,7 +175,8 @@ PROBE = """
   new MutationObserver(() => {
     for (const el of document.querySelectorAll('.msg.bot[data-status]')) {
       let s = el.dataset.id + ':' + el.dataset.status;
-      if (el.dataset.status === 'pending') s += ':' + el.querySelector('.bubble').textContent.trim();
+      const shown = el.querySelector('.bubble').textContent.trim();
+      if (el.dataset.status === 'pending') s += ':' + shown;
       if (window.__statuses[window.__statuses.length - 1] !== s) window.__statuses.push(s);
       if (el.dataset.status === 'streaming') {
         const n = el.querySelector('.bubble').textContent.length;

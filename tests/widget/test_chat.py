@@ -60,7 +60,8 @@ def contrast_failures(widget: Widget) -> list[str]:
             const ratio = (a + 0.05) / (b + 0.05);
             const large = parseFloat(s.fontSize) >= 24 || (parseFloat(s.fontSize) >= 18.66
               && +s.fontWeight >= 700);
-            if (ratio < (large ? 3 : 4.5)) bad.push(`${el.className || el.tagName}: ${ratio.toFixed(2)}`);
+            const what = el.className || el.tagName;
+            if (ratio < (large ? 3 : 4.5)) bad.push(`${what}: ${ratio.toFixed(2)}`);
           }
           return bad;
         }"""

@@ -1,4 +1,4 @@
-"""Hostile text as questions and as answers: nothing runs, nothing loads, everything reads as text."""
+"""Hostile text as questions and as answers: nothing runs, nothing loads, it all reads as text."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ PAYLOADS = [
     '<a href="{beacon}/plain" onclick="window.__xss=22" style="position:fixed">plain link</a>',
 ]
 DANGEROUS = (
-    "script, img, svg:not(button > svg), iframe, style, link, math, details, object, embed, meta, base, form, "
-    "input, video, source, noscript, template, button:not(.chip):not(.icon), [style]"
+    "script, img, svg:not(button > svg), iframe, style, link, math, details, object, embed, "
+    "meta, base, form, input, video, source, noscript, template, button:not(.chip):not(.icon), "
+    "[style]"
 )
 
 
