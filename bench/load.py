@@ -513,9 +513,10 @@ async def _readers(url: str, count: int, seconds: float, latency: float) -> dict
         base_url=url, timeout=60, limits=httpx.Limits(max_connections=64)
     ) as http:
         sids = []
-        for _ in range(count):
-            r = await http.post("/api/sessions")
-            sids.append(r.json()["session_id"])
+        while len(sids) < count:
+            with contextlib.suppress(httpx.HTTPError):
+                r = await http.post("/api/sessions")
+                sids.append(r.json()["session_id"])
         stop_at = time.monotonic() + seconds
 
         async def reader(sid: str) -> None:
@@ -525,9 +526,15 @@ async def _readers(url: str, count: int, seconds: float, latency: float) -> dict
                 while time.monotonic() < stop_at:
                     n += 1
                     t0 = time.time()
-                    r = await http.post(
-                        f"/api/sessions/{sid}/messages", json={"text": f"How do I install? {n}"}
-                    )
+                    try:
+                        r = await http.post(
+                            f"/api/sessions/{sid}/messages",
+                            json={"text": f"How do I install? {n}"},
+                        )
+                    except httpx.HTTPError as exc:
+                        # e.g. a kept-alive connection the server closed just then: not asked.
+                        errors.append(f"ask {type(exc).__name__}")
+                        continue
                     if r.status_code != 202:
                         errors.append(f"ask {r.status_code}")
                         await asyncio.sleep(0.5)
@@ -587,9 +594,15 @@ def part_workers(
                 ]
                 time.sleep(3)
                 cpu0 = {w.pid: _cpu(w.pid) for w in workers}
+                others = {"web": web.pid, "emulator": emulator.proc.pid}
+                others0 = {k: _tree_cpu(pid) for k, pid in others.items()}
                 try:
                     result = asyncio.run(_readers(url, readers, seconds, latency_ms / 1000))
                     cpu = sum(_cpu(w.pid) - cpu0[w.pid] for w in workers)
+                    spent = {
+                        f"{k}_cpu_seconds": round(_tree_cpu(pid) - others0[k], 1)
+                        for k, pid in others.items()
+                    }
                     time.sleep(2)
                     dupes = _duplicates(db_url)
                     runs = sum(
@@ -614,7 +627,9 @@ def part_workers(
             "added_ms": percentiles(added),
             "errors": len(result["errors"]),
             "error_samples": result["errors"][:5],
+            "seconds": round(result["elapsed"], 1),
             "worker_cpu_seconds": round(cpu, 1),
+            **spent,
             "upstream_runs_created": runs,
             **dupes,
         }
@@ -625,6 +640,12 @@ def part_workers(
 def _cpu(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children."""
+    parent = psutil.Process(pid)
+    return sum(_cpu(p.pid) for p in [parent, *parent.children(recursive=True)])
 
 
 def _duplicates(db_url: str) -> dict[str, int]:
@@ -696,16 +717,18 @@ def table(results: dict[str, Any]) -> str:
                     f"| {lat.get('90', 0):.1f} | {lat.get('99', 0):.1f} | {run['non_2xx']} |"
                 )
         lines.append("")
-    workers = results.get("workers")
-    if workers:
+    for key in sorted(k for k in results if k.startswith("workers")):
+        rows = list(results[key].values())
+        if not rows:
+            continue
         lines += [
-            "## Workers sharing PostgreSQL",
+            f"## Workers sharing PostgreSQL ({rows[0]['readers']} closed-loop readers, `{key}`)",
             "",
             "| workers | readers | answers | answers/s | added p50 ms | added p99 ms | errors "
             "| duplicate jobs | duplicate copies | runs created |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in workers.values():
+        for r in rows:
             a = r["added_ms"]
             lines.append(
                 f"| {r['workers']} | {r['readers']} | {r['answers']} | {r['answers_per_second']} "
@@ -757,6 +780,7 @@ def plot(results: dict[str, Any]) -> None:
 
     ax = axes[2]
     rows = list((results.get("workers") or {}).values())
+    light = list((results.get("workers_light") or {}).values())
     if rows:
         xs = [r["workers"] for r in rows]
         ax.plot(xs, [r["answers_per_second"] for r in rows], marker="o", label="answers/s")
@@ -764,14 +788,17 @@ def plot(results: dict[str, Any]) -> None:
         ax.plot(xs, ideal, linestyle=":", color="grey", label="linear from 1 worker")
         ax.set_xticks(xs)
         twin = ax.twinx()
-        twin.plot(
-            xs,
-            [r["added_ms"]["p99"] for r in rows],
-            marker="s",
-            color="tab:red",
-            label="added latency p99 (ms)",
-        )
-        twin.set_ylabel("added latency p99 (ms)", color="tab:red")
+        for series, style in ((rows, "s-"), (light, "^--")):
+            if series:
+                twin.plot(
+                    [r["workers"] for r in series],
+                    [r["added_ms"]["p50"] for r in series],
+                    style,
+                    color="tab:red",
+                    label=f"added latency p50, {series[0]['readers']} readers (ms)",
+                )
+        twin.set_ylabel("added latency p50 (ms)", color="tab:red")
+        twin.legend(loc="lower right", fontsize=8)
         ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Workers sharing PostgreSQL (2 cores)")
     ax.set_xlabel("worker processes")
@@ -793,6 +820,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=500)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--budget", type=float, default=240, help="seconds per part, at most")
+    parser.add_argument(
+        "--workers-key", default="workers", help="results key of part 3 (to keep several loads)"
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     previous = RESULTS / "load.json"
@@ -808,7 +838,7 @@ def main() -> None:
             )
         if "workers" in parts:
             counts = [int(n) for n in args.workers.split(",")]
-            results["workers"] = part_workers(
+            results[args.workers_key] = part_workers(
                 Path(tmp), counts, args.readers, args.seconds, args.latency_ms
             )
     RESULTS.mkdir(parents=True, exist_ok=True)

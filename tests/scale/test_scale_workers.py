@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.conftest import wait_until
 from tests.scale.conftest import query, sample_owners, sigkill
@@ -162,3 +164,47 @@ def test_two_workers_and_two_web_processes_share_one_database(start_stack, pg_ur
         for message_id in listeners[sid].finished():
             by_web[(i + 1) % 2] |= owners.get(message_id, set())
     assert len(by_web[0]) == 2 and len(by_web[1]) == 2, by_web
+
+
+def _publish_from_another_process(db_url: str, sid: str, event: dict) -> None:
+    """Publish an event as a worker process would, through the PostgreSQL bus."""
+    from sqlalchemy.engine import make_url
+
+    from proxy.events import Hub, PostgresBus
+
+    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    bus = PostgresBus(Hub(), dsn)
+    try:
+        bus.publish(sid, event)
+    finally:
+        bus.stop()
+        if bus._conn is not None:
+            bus._conn.close()
+
+
+def _long_answer(message_id: int) -> dict:
+    text = "Set DATABASE_URL to a PostgreSQL URL and run many workers. " * 70
+    return {
+        "id": message_id,
+        "role": "assistant",
+        "text": text,
+        "html": f"<p>{text}</p>" * 2,
+        "status": "done",
+        "stopped": False,
+        "sources": [],
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "feedback": None,
+    }
+
+
+@pytest.mark.xfail(
+    reason="issue 8: PostgresBus drops events over 7000 bytes instead of sending a reference",
+    strict=False,
+)
+def test_a_long_answer_reaches_listeners_on_another_process(start_stack, pg_url, listen):
+    stack = start_stack(db_url=pg_url, DOCSCHAT_RUN_POLLER="0")
+    sid = stack.new_session()
+    listener = listen(stack.url, sid)
+    time.sleep(0.5)  # the subscription is registered once the handshake is done
+    _publish_from_another_process(pg_url, sid, {"type": "message", "message": _long_answer(7)})
+    wait_until(lambda: 7 in listener.finished(), timeout=5)
