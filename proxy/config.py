@@ -49,6 +49,11 @@ class Settings:
     poll_max_interval: float = _setting(
         "DOCSCHAT_POLL_MAX_INTERVAL", 5.0, "Longest wait in seconds between two polls of a run."
     )
+    run_estimate: float = _setting(
+        "DOCSCHAT_RUN_ESTIMATE",
+        2.0,
+        "First guess in seconds of how long a run takes, until runs have been measured.",
+    )
     tick_interval: float = _setting(
         "DOCSCHAT_TICK_INTERVAL", 1.0, "Seconds between poller ticks when nothing is due sooner."
     )

@@ -44,7 +44,7 @@ class Timing:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.estimate = 1.0
+        self.estimate = settings.run_estimate
         self._lock = threading.Lock()
 
     def learn(self, lower: float, upper: float) -> None:

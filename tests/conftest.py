@@ -138,7 +138,8 @@ class Stack:
             "DOCSCHAT_TICK_INTERVAL": "0.2",
             "DOCSCHAT_POLL_MIN_INTERVAL": "0.05",
             "DOCSCHAT_POLL_MAX_INTERVAL": "0.5",
-            "DOCSCHAT_ANSWER_DEADLINE": "20",
+            "DOCSCHAT_ANSWER_DEADLINE": "40",
+            "DOCSCHAT_RUN_ESTIMATE": "0.2",
             "DOCSCHAT_UPSTREAM_TIMEOUT": "5",
             "DOCSCHAT_RATE_SESSION_MINUTE": "1000",
             "DOCSCHAT_RATE_IP_MINUTE": "10000",
@@ -154,13 +155,19 @@ class Stack:
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def setup(self) -> None:
-        """Run `docschat setup` and upload the sample pages."""
-        subprocess.run(
-            [sys.executable, "-m", "proxy.cli", "setup"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
+        """Run setup (as `docschat setup` does) and upload the sample pages."""
+        from proxy.config import Settings
+        from proxy.db import Database
+        from proxy.provision import setup
+        from proxy.upstream.factory import make_client
+
+        settings = Settings.from_env(self.env)
+        db = Database(self.db_url)
+        try:
+            db.upgrade()
+            setup(settings, db, make_client(settings))
+        finally:
+            db.dispose()
         for url, title, text in SAMPLE_DOCS:
             self.upload_doc(url, title, text)
 
