@@ -310,6 +310,10 @@ class Worker:
                 job, status="done", text="", rendered=rendered, upstream_id=state.answer.upstream_id
             )
         else:
+            if state.status == "requires_action":
+                # A run waiting for tool output blocks its thread; nobody will answer it.
+                with contextlib.suppress(UpstreamError):
+                    self.upstream().cancel(job.thread_id or "", job.run_id or "")
             message = self.store.finish(job, status="error", text=state.error)
         if message is None:
             return

@@ -57,7 +57,7 @@ def render_answer(
     answer: Answer, lookup: Callable[[list[str]], Mapping[str, tuple[str, str]]]
 ) -> Rendered:
     """Turn citations into numbered links to their pages (`lookup`: file id -> (title, url))."""
-    pages = lookup(sorted({c.file_id for c in answer.citations}))
+    pages = {**answer.pages, **lookup(sorted({c.file_id for c in answer.citations}))}
     sources: list[dict[str, str]] = []
     numbers: dict[str, int] = {}
     pieces: list[str] = []

@@ -32,6 +32,9 @@ class Answer:
     upstream_id: str
     text: str
     citations: list[Citation] = field(default_factory=list)
+    # (title, url) of cited files as the upstream's search results name them, for pages the
+    # local documents table does not know.
+    pages: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

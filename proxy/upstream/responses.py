@@ -137,7 +137,14 @@ def _answer(response: Any) -> Answer:
     """The output message's text and its file citations."""
     text = ""
     citations: list[Citation] = []
+    pages: dict[str, tuple[str, str]] = {}
     for item in response.output or []:
+        if item.type == "file_search_call":
+            for hit in getattr(item, "results", None) or []:
+                attrs = hit.attributes or {}
+                if hit.file_id and isinstance(attrs.get("url"), str):
+                    pages[hit.file_id] = (str(attrs.get("title") or attrs["url"]), attrs["url"])
+            continue
         if item.type != "message":
             continue
         for part in item.content:
@@ -151,4 +158,4 @@ def _answer(response: Any) -> Answer:
                 if note.type == "file_citation":
                     at = offset + note.index
                     citations.append(Citation(at, at, note.file_id, note.filename or ""))
-    return Answer(response.id, text, citations)
+    return Answer(response.id, text, citations, pages)

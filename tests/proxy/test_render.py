@@ -66,3 +66,14 @@ def test_markdown_keeps_tables_code_and_lists():
     assert (
         "<table>" in html and '<code class="language-python">' in html and html.count("<ul>") == 2
     )
+
+
+def test_pages_named_by_search_results_link_when_the_table_does_not_know_them():
+    answer = Answer(
+        "resp_2",
+        "Use PostgreSQL.",
+        [Citation(15, 15, "file-z")],
+        {"file-z": ("Deploying", "https://docs.example/deploy")},
+    )
+    out = render_answer(answer, _lookup)
+    assert out.sources == [{"title": "Deploying", "url": "https://docs.example/deploy"}]
