@@ -318,6 +318,8 @@ def run_baseline(tmp: Path, opts: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Run every mode in one go and write the results."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--questions", type=int, default=3)
