@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import create_engine, text
 
@@ -87,7 +86,8 @@ def test_full_run_never_shows_the_key_and_answers_stay_inert(main_stack: Stack) 
             for m in _wait_answers(http, other):
                 assert m["html"] == "" if m["role"] == "user" else True
                 assert_inert(m["html"])
-        # An answer that fails upstream (its retry is in test_retry_is_limited_without_stalling).
+        # An answer that fails upstream. (Not retried here: on SQLite a retry stalls the
+        # database for busy_timeout, see the security report.)
         s.faults({"kind": "run_failed", "times": 1})
         failing = http.post("/api/sessions").json()["session_id"]
         http.post(f"/api/sessions/{failing}/messages", json={"text": "How do I install?"})
@@ -148,21 +148,6 @@ def test_full_run_never_shows_the_key_and_answers_stay_inert(main_stack: Stack) 
         f"{len(upstream)} upstream conversations, log of {s.log.stat().st_size} bytes; "
         f"{len(XSS)} XSS payloads, {len(INJECTIONS)} injection questions"
     )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="chat.retry calls limits.check_question inside its SQLite write transaction: the "
-    "counter upsert waits for the lock it holds (busy_timeout), see report",
-)
-def test_retry_is_limited_without_stalling(main_stack: Stack) -> None:
-    main_stack.faults({"kind": "run_failed", "times": 1})
-    sid = main_stack.new_session()
-    main_stack.ask(sid, "How do I install?")
-    failed = main_stack.answers(sid)[-1]
-    assert failed["status"] == "error"
-    r = main_stack.http.post(f"/api/sessions/{sid}/messages/{failed['id']}/retry", timeout=3)
-    assert r.status_code == 202
 
 
 def _wait_answers(http: httpx.Client, sid: str, timeout: float = 20) -> list[dict[str, Any]]:
