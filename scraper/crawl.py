@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import random
@@ -28,7 +29,8 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
-MAX_URL_CHARS = 2048  # the documents table's url column
+MAX_URL_CHARS = 2048
+DRAIN_BYTES = 64 * 1024  # the documents table's url column
 MAX_SITEMAPS = 200
 MAX_SITEMAP_BYTES = 50_000_000  # the protocol's own limit, uncompressed
 TRACKING_PARAMS = frozenset(
@@ -735,6 +737,7 @@ class Crawler:
                                 host.pause(min(wait, self.options.max_retry_after))
                             last = f"HTTP {response.status_code}"
                             delay = wait if wait is not None else self._backoff(attempt)
+                            await self._drain(response)
                         else:
                             return await self._read(response, kind)
                     finally:
@@ -750,6 +753,18 @@ class Crawler:
                 await asyncio.sleep(min(delay, self.options.max_retry_after))
         raise _Failed(f"{last} after {attempts} attempts" if attempts > 1 else last)
 
+    async def _drain(self, response: httpx.Response) -> None:
+        """Read a small unwanted body (a 304, a redirect, an error page) to the end.
+
+        A response closed before its end closes its connection too: without this, every 304 of
+        a re-run would open a new connection.
+        """
+        if not _small(response):
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            async for chunk in response.aiter_raw():
+                self.stats.bytes += len(chunk)
+
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter, so retries from many workers spread out."""
         return self.options.backoff * (2**attempt) * (0.5 + random.random())
@@ -759,6 +774,7 @@ class Crawler:
         status = response.status_code
         result = _Response(status, response.headers)
         if status != 200:
+            await self._drain(response)
             return result
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "page" and content_type and content_type not in HTML_TYPES:
@@ -792,6 +808,14 @@ class Crawler:
             result.skip = "an HTML page, not a sitemap"
         result.body = body
         return result
+
+
+def _small(response: httpx.Response) -> bool:
+    """Whether a response's body is small enough to read just to keep its connection."""
+    if response.status_code in (204, 304) or response.request.method == "HEAD":
+        return True
+    declared = response.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= DRAIN_BYTES
 
 
 def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
