@@ -7,6 +7,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -109,13 +110,41 @@ def host_site() -> Iterator[HostSite]:
     site.stop()
 
 
-class Stacks:
-    """Live stacks (emulator + proxy process) that outlive one test."""
+# The stacks the widget tests use, by the name of their fixture.
+STACKS: dict[str, dict[str, Any]] = {
+    # Most tests: quick answers, still streamed in many small pieces.
+    "stack": {"latency_ms": 150, "tokens_per_second": 120},
+    # Streaming, Stop and restarts: slow enough to watch, 10 tokens per second.
+    "slow_stack": {"latency_ms": 400, "tokens_per_second": 10},
+    # Limits: one question per session per minute, one answer a day.
+    "strict_stack": {
+        "latency_ms": 1500,
+        "DOCSCHAT_RATE_SESSION_MINUTE": "1",
+        "DOCSCHAT_DAILY_ANSWERS": "1",
+    },
+}
 
-    def __init__(self, host: HostSite) -> None:
+
+class Stacks:
+    """Live stacks (emulator + proxy process) for the session, started side by side."""
+
+    def __init__(self, host: HostSite, names: set[str]) -> None:
         self.host = host
         self.tmp = Path(tempfile.mkdtemp(prefix="docschat-widget-"))
         self.running: list[tuple[Stack, Any]] = []
+        self.lock = threading.Lock()
+        self.setup_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=3)
+        # Start every stack the selected tests need at once; tests wait only for their own.
+        self.futures = {
+            name: self.pool.submit(self.start, **STACKS[name]) for name in STACKS if name in names
+        }
+
+    def get(self, name: str) -> Stack:
+        """A named stack of STACKS, started now unless it is on its way already."""
+        if name not in self.futures:
+            self.futures[name] = self.pool.submit(self.start, **STACKS[name])
+        return self.futures[name].result()
 
     def start(self, latency_ms: int = 200, tokens_per_second: float = 40, **env: str) -> Stack:
         """An emulator and a proxy that lets both host-site origins embed the widget."""
@@ -128,31 +157,52 @@ class Stacks:
             "DOCSCHAT_MAX_QUEUED": "50",
             **env,
         }
-        db = f"sqlite:///{self.tmp / f'widget{len(self.running)}.db'}"
-        stack = Stack(self.tmp, db, emulator, settings)
-        self.running.append((stack, emulator))
-        stack.setup()
+        with self.lock:
+            db = f"sqlite:///{self.tmp / f'widget{len(self.running)}.db'}"
+            stack = Stack(self.tmp, db, emulator, settings)
+            self.running.append((stack, emulator))
+        with self.setup_lock:  # setup migrates and uploads in this process: one at a time
+            stack.setup()
         return stack.start()
 
     def close(self) -> None:
-        """Stop every stack and its emulator."""
-        for stack, emulator in self.running:
-            stack.close()
-            emulator.stop()
+        """Stop every stack and its emulator, side by side."""
+        for future in self.futures.values():
+            future.exception()  # wait for starts still under way
+
+        def stop(pair: tuple[Stack, Any]) -> None:
+            pair[0].close()
+            pair[1].stop()
+
+        list(self.pool.map(stop, self.running))
+        self.pool.shutdown()
 
 
 @pytest.fixture(scope="session")
-def stacks(host_site: HostSite) -> Iterator[Stacks]:
-    """Starts stacks on demand; all stop at the end of the session."""
-    made = Stacks(host_site)
+def stacks(host_site: HostSite, request: pytest.FixtureRequest) -> Iterator[Stacks]:
+    """The stacks of STACKS that the collected tests use; all stop at the end of the session."""
+    wanted = {n for item in request.session.items for n in getattr(item, "fixturenames", ())}
+    made = Stacks(host_site, set(STACKS) & wanted)
     yield made
     made.close()
 
 
 @pytest.fixture(scope="session")
 def stack(stacks: Stacks) -> Stack:
-    """The stack most widget tests share: quick answers, streamed at 40 tokens per second."""
-    return stacks.start()
+    """The stack most widget tests share."""
+    return stacks.get("stack")
+
+
+@pytest.fixture(scope="session")
+def slow_stack(stacks: Stacks) -> Stack:
+    """Answers streamed slowly enough to watch them grow and stop them."""
+    return stacks.get("slow_stack")
+
+
+@pytest.fixture(scope="session")
+def strict_stack(stacks: Stacks) -> Stack:
+    """One question per session per minute and one answer a day."""
+    return stacks.get("strict_stack")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from proxy.render import to_html
 from tests.conftest import Stack, wait_until
-from tests.widget.conftest import HostSite, Stacks, Widget
+from tests.widget.conftest import HostSite, Widget
 
 MESSAGES = re.compile(r"/api/sessions/[^/]+/messages(\?.*)?$")
 RICH = """## Installing docschat
@@ -331,14 +331,6 @@ def test_too_long_question_is_refused_with_the_reason(widget: Widget) -> None:
     expect(refused).to_contain_text("Not sent: Questions are limited to 500 characters.")
     expect(widget.input).to_have_value(long_question.strip())  # back in the box to shorten
     expect(widget.chat.locator("#announce")).to_contain_text("Not sent")
-
-
-@pytest.fixture(scope="module")
-def strict_stack(stacks: Stacks) -> Stack:
-    """One question per session per minute and one answer a day."""
-    return stacks.start(
-        latency_ms=1500, DOCSCHAT_RATE_SESSION_MINUTE="1", DOCSCHAT_DAILY_ANSWERS="1"
-    )
 
 
 def test_rate_limit_and_resting_budget_are_explained(make_widget: Any, strict_stack: Stack) -> None:

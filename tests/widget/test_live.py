@@ -9,15 +9,9 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.conftest import Stack, wait_until
-from tests.widget.conftest import Stacks, Widget
+from tests.widget.conftest import Widget
 
 QUESTION = "How do I install docschat?"
-
-
-@pytest.fixture(scope="module")
-def slow_stack(stacks: Stacks) -> Stack:
-    """Answers that stream slowly enough to watch: 10 tokens per second."""
-    return stacks.start(latency_ms=400, tokens_per_second=10)
 
 
 @pytest.fixture
