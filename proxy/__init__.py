@@ -40,11 +40,6 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     app.register_blueprint(web)
     sock.init_app(app)
     _errors(app)
-    if settings.public and not settings.origins:
-        log.warning(
-            "DOCSCHAT_ALLOWED_ORIGINS is empty: no docs site can embed this assistant. "
-            "Set it to the origins of your documentation sites."
-        )
     return app
 
 

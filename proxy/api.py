@@ -35,7 +35,7 @@ def _body() -> dict[str, Any]:
 
 def _after() -> int:
     raw = request.args.get("after", "0")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(400, "invalid_after", "`after` must be a message id (a whole number).")
     return int(raw)
 
@@ -84,4 +84,4 @@ def stop(sid: str, mid: int) -> Any:
 @api.post("/sessions/<sid>/messages/<int:mid>/retry")
 def retry(sid: str, mid: int) -> Any:
     """Ask a failed answer's question again."""
-    return jsonify(message=_chat().retry(sid, mid, g.request_id)), 202
+    return jsonify(message=_chat().retry(sid, mid, g.client_ip, g.request_id)), 202

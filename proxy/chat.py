@@ -41,12 +41,21 @@ def message_dict(m: Message, feedback: str | None = None) -> dict[str, Any]:
     }
 
 
+def _encodable(text: str) -> bool:
+    """False for strings with lone surrogates (valid JSON escapes, but not storable text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_text(text: Any, limit: int) -> str:
     """A question as stored: a non-empty string within the length limit, without NUL bytes."""
     if not isinstance(text, str):
         raise ApiError(400, "invalid_text", "`text` must be a string.")
-    if "\x00" in text:
-        raise ApiError(400, "invalid_text", "`text` must not contain NUL characters.")
+    if "\x00" in text or not _encodable(text):
+        raise ApiError(400, "invalid_text", "`text` must be valid Unicode without NUL characters.")
     text = text.strip()
     if not text:
         raise ApiError(400, "empty_text", "Please type a question first.")
@@ -162,19 +171,15 @@ class Chat:
         self.wake()
         return message_dict(question)
 
-    def retry(self, sid: str, message_id: int, request_id: str = "") -> dict:
+    def retry(self, sid: str, message_id: int, client_ip: str = "", request_id: str = "") -> dict:
         """Ask a failed answer's question again, reusing its message."""
+        with self.db.read() as s:
+            self._failed_answer(s, sid, message_id)
+        if self.limits is not None:  # counted outside the write transaction it would wait on
+            self.limits.check_question(sid, client_ip or "unknown")
         now = utcnow()
         with self.db.session() as s:
-            self._session(s, sid)
-            answer = s.get(Message, message_id)
-            job = s.scalar(select(AnswerJob).where(AnswerJob.message_id == message_id))
-            if answer is None or answer.session_id != sid or job is None:
-                raise not_found("message")
-            if answer.status != "error":
-                raise ApiError(409, "not_failed", "Only a failed answer can be retried.")
-            if self.limits is not None:
-                self.limits.check_question(sid, "retry")
+            answer, job = self._failed_answer(s, sid, message_id)
             answer.status, answer.text, answer.html, answer.sources = "pending", "", "", []
             job.state, job.run_id, job.stream_cursor, job.attempts = "queued", None, None, 0
             job.next_poll_at, job.lease_owner, job.finished_at = now, None, None
@@ -185,6 +190,17 @@ class Chat:
         self.bus.publish(sid, {"type": "message", "message": shown})
         self.wake()
         return shown
+
+    def _failed_answer(self, s: Session, sid: str, message_id: int) -> tuple[Message, AnswerJob]:
+        """A failed answer of this session and its job, or the error a reader should see."""
+        self._session(s, sid)
+        answer = s.get(Message, message_id)
+        job = s.scalar(select(AnswerJob).where(AnswerJob.message_id == message_id))
+        if answer is None or answer.session_id != sid or job is None:
+            raise not_found("message")
+        if answer.status != "error":
+            raise ApiError(409, "not_failed", "Only a failed answer can be retried.")
+        return answer, job
 
     def stop(self, sid: str, message_id: int) -> dict:
         """Ask the worker to stop an unfinished answer, keeping the text written so far."""
@@ -211,7 +227,12 @@ class Chat:
             raise ApiError(400, "invalid_rating", '`rating` must be "up" or "down".')
         if comment is None:
             comment = ""
-        if not isinstance(comment, str) or len(comment) > 2000 or "\x00" in comment:
+        if (
+            not isinstance(comment, str)
+            or len(comment) > 2000
+            or "\x00" in comment
+            or not _encodable(comment)
+        ):
             raise ApiError(
                 400, "invalid_comment", "`comment` must be text of at most 2000 characters."
             )

@@ -89,6 +89,15 @@ class Settings:
         6000,
         "Characters of recent history sent to seed a new upstream conversation.",
     )
+    context_turns: int = _setting(
+        "DOCSCHAT_CONTEXT_TURNS",
+        12,
+        "Newest messages of a conversation the model reads (Assistants); Responses mode lets "
+        "the upstream truncate automatically.",
+    )
+    max_answer_tokens: int = _setting(
+        "DOCSCHAT_MAX_ANSWER_TOKENS", 1000, "Longest answer the model may write, in tokens."
+    )
     allowed_origins: str = _setting(
         "DOCSCHAT_ALLOWED_ORIGINS",
         "",

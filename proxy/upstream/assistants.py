@@ -30,16 +30,26 @@ class AssistantsUpstream:
     api = "assistants"
     can_resume = False
 
-    def __init__(self, client: OpenAI, assistant_id: str) -> None:
+    def __init__(
+        self, client: OpenAI, assistant_id: str, *, context_turns: int = 12, max_tokens: int = 1000
+    ) -> None:
         self.client = client
         self.assistant_id = assistant_id
+        self.context_turns = context_turns
+        self.max_tokens = max_tokens
         # The SDK marks these methods deprecated; we call them on purpose for servers that still
         # speak the Assistants API. The filter is process-wide because catch_warnings is not
         # thread-safe; it only matches warnings raised from this module's calls.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
 
     def _run_args(self, question: str, metadata: dict[str, str]) -> dict[str, Any]:
-        return {"assistant_id": self.assistant_id, "metadata": metadata}
+        # Bounded context and answer length keep every run's cost bounded, however long the chat.
+        return {
+            "assistant_id": self.assistant_id,
+            "metadata": metadata,
+            "truncation_strategy": {"type": "last_messages", "last_messages": self.context_turns},
+            "max_completion_tokens": self.max_tokens,
+        }
 
     def begin(
         self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]

@@ -35,5 +35,16 @@ def make_upstream(
 ) -> Upstream:
     """The adapter for `api`, wired to the recorded vector store (and assistant)."""
     if api == "assistants":
-        return AssistantsUpstream(client, assistant_id)
-    return ResponsesUpstream(client, settings.model, settings.instructions, vector_store_id)
+        return AssistantsUpstream(
+            client,
+            assistant_id,
+            context_turns=settings.context_turns,
+            max_tokens=settings.max_answer_tokens,
+        )
+    return ResponsesUpstream(
+        client,
+        settings.model,
+        settings.instructions,
+        vector_store_id,
+        max_tokens=settings.max_answer_tokens,
+    )

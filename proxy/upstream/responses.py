@@ -30,11 +30,20 @@ class ResponsesUpstream:
     api = "responses"
     can_resume = True
 
-    def __init__(self, client: OpenAI, model: str, instructions: str, vector_store_id: str) -> None:
+    def __init__(
+        self,
+        client: OpenAI,
+        model: str,
+        instructions: str,
+        vector_store_id: str,
+        *,
+        max_tokens: int = 1000,
+    ) -> None:
         self.client = client
         self.model = model
         self.instructions = instructions
         self.vector_store_id = vector_store_id
+        self.max_tokens = max_tokens
 
     def _conversation(self, history: list[Turn]) -> str:
         """Create the session's conversation, seeded with its earlier turns."""
@@ -56,6 +65,10 @@ class ResponsesUpstream:
             "background": True,
             "store": True,
             "metadata": metadata,
+            # The conversation grows with every turn; let the upstream drop the oldest turns
+            # instead of failing, and bound the answer's length.
+            "truncation": "auto",
+            "max_output_tokens": self.max_tokens,
         }
 
     def begin(
