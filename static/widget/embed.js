@@ -1,4 +1,4 @@
-/* docschat loader: a launcher button; the chat opens in an iframe from this script's origin. docs/widget.md */
+/* docschat loader (docs/widget.md): a launcher; the chat opens in an iframe from our origin. */
 (() => {
   "use strict";
   const d = document, w = window, NS = "docschat";
@@ -7,7 +7,7 @@
   if (!me || w.DocsChat) return;
   const origin = new URL(me.src, location.href).origin;
 
-  // Every option is read here, once. Anything invalid falls back to its default.
+  // Every option is read here, once; invalid values fall back to defaults.
   const ds = me.dataset;
   const opt = {
     title: ds.title || "Ask the docs",
@@ -35,7 +35,7 @@
   const host = d.createElement("div");
   host.setAttribute("data-docschat", "");
   const root = host.attachShadow({ mode: "open" });
-  // A constructed sheet: isolated from the page's CSS and not blocked by a strict page CSP.
+  // A constructed sheet in a shadow root: apart from the page's CSS, allowed by a strict CSP.
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(":host{all:initial}" +
     ".l{position:fixed;z-index:2147483000;bottom:20px;right:20px;display:flex;align-items:center;" +
@@ -45,7 +45,7 @@
     ".l:focus-visible{outline:3px solid #111;outline-offset:2px;box-shadow:0 0 0 6px #fff}" +
     ".l svg{width:20px;height:20px}" +
     ".p{position:fixed;z-index:2147483001;bottom:80px;right:20px;width:400px;" +
-    "height:min(640px,calc(100vh - 100px));border-radius:14px;overflow:hidden;box-shadow:0 8px 32px #0005}" +
+    "height:min(640px,calc(100vh - 100px));border-radius:14px;overflow:hidden;box-shadow:0 0 0 1px #8885,0 8px 32px #0005}" +
     ".left .l,.left .p{right:auto;left:20px}" +
     ".p.x{bottom:20px;width:min(960px,calc(100vw - 40px));height:calc(100vh - 40px)}" +
     ".p[hidden]{display:none}iframe{display:block;border:0;width:100%;height:100%}" +
@@ -81,7 +81,7 @@
       frame.allow = "clipboard-write";
       frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-popups " +
         "allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation");
-      // Options travel in the fragment, which the browser never sends to the server.
+      // Options go in the fragment: never sent to the server.
       frame.src = origin + "/widget/#" + q;
       panel.append(frame);
     }
@@ -128,7 +128,7 @@
   w.DocsChat = { open: show, close: hide, toggle };
   (d.body || d.documentElement).append(host);
   if (opt.accent) {
-    // Launcher text in black or white, whichever contrasts more with the accent (WCAG luminance).
+    // Black or white text, whichever contrasts more with the accent (WCAG luminance).
     btn.style.color = opt.accent;
     const [r, g, b] = (getComputedStyle(btn).color.match(/[\d.]+/g) || [0, 0, 0]).map((x) => {
       x /= 255;
@@ -139,7 +139,7 @@
     btn.style.setProperty("--a", opt.accent);
     btn.style.setProperty("--f", (L + 0.05) / 0.05 > 1.05 / (L + 0.05) ? "#111" : "#fff");
   }
-  // Reopen after the reader followed a link from the chat to another page of the site.
+  // Reopen after the reader followed a link from the chat to another page.
   try {
     if (sessionStorage.getItem("docschat:open")) show(false);
   } catch { /* storage blocked */ }
