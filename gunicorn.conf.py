@@ -7,7 +7,9 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # waits, and keeps the sync openai SDK and SQLAlchemy free of monkey-patching.
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("DOCSCHAT_WEB_THREADS", "200"))
+threads = int(os.environ.get("DOCSCHAT_WEB_THREADS", "1000"))
+# gthread caps open connections per worker at worker_connections (default 1,000).
+worker_connections = threads + 100
 timeout = 0  # WebSockets stay open for as long as the reader keeps the page
 graceful_timeout = 20
 keepalive = 5

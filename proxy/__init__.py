@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -63,6 +64,20 @@ def _errors(app: Flask) -> None:
         response.status_code = exc.code or 500
         if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def _storage(exc: DBAPIError) -> Any:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        body = {
+            "error": {
+                "code": "storage_unavailable",
+                "message": "Your question could not be saved right now. Please try again shortly.",
+            }
+        }
+        response = jsonify(body)
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)

@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     app = create_app(settings, with_worker=settings.run_poller)
     server = make_server(args.host, args.port, app, threaded=True)
+    logging.getLogger("docschat").info("serving on http://%s:%s/", args.host, server.server_port)
     print(f"docschat serving on http://{args.host}:{server.server_port}/", flush=True)
     _until_signal(server.shutdown)
     server.serve_forever()

@@ -26,6 +26,14 @@ class Settings:
     database_url: str = _setting(
         "DATABASE_URL", "sqlite:///docschat.db", "SQLAlchemy URL of the database."
     )
+    db_pool_size: int = _setting(
+        "DOCSCHAT_DB_POOL_SIZE", 10, "PostgreSQL connections one process keeps open."
+    )
+    db_max_overflow: int = _setting(
+        "DOCSCHAT_DB_MAX_OVERFLOW",
+        20,
+        "Extra PostgreSQL connections one process may open at peaks.",
+    )
     api: str = _setting(
         "DOCSCHAT_API",
         "",

@@ -17,10 +17,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Database:
     """One engine and its session factories; migrations are applied with `upgrade()`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self.engine = _sqlite_engine(url) if self.is_sqlite else _pooled_engine(url)
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url)
+        else:
+            self.engine = _pooled_engine(url, pool_size, max_overflow)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -84,6 +87,12 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _pooled_engine(url: str) -> Engine:
+def _pooled_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
     """A PostgreSQL engine whose pool notices and replaces dead connections."""
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )

@@ -37,5 +37,5 @@ def configure(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    for noisy in ("httpx", "apscheduler", "werkzeug", "openai", "httpcore"):
+    for noisy in ("httpx", "httpx2", "apscheduler", "werkzeug", "openai", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

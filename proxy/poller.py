@@ -87,6 +87,7 @@ class Worker:
         self._stopping = False
         self._ticking = threading.Lock()
         self._again = threading.Event()
+        self._paused_until = 0.0  # monotonic time before which the upstream asked us to wait
 
     @staticmethod
     def new_owner() -> str:
@@ -128,6 +129,11 @@ class Worker:
             return
         if at is None:
             self._again.set()  # a tick that is running right now will go round once more
+            if self._ticking.locked():
+                return
+            with self._lock:
+                if self._inflight >= self.settings.worker_threads:
+                    return  # nothing can be claimed; the next finished job wakes us
         job = self.scheduler.get_job("tick")
         when = at or utcnow()
         if job is not None and (job.next_run_time is None or when < job.next_run_time):
@@ -149,6 +155,10 @@ class Worker:
         self._plan_next()
 
     def _dispatch(self) -> None:
+        pause = self._paused_until - time.monotonic()
+        if pause > 0:
+            self.wake(utcnow() + timedelta(seconds=pause))
+            return
         with self._lock:
             free = self.settings.worker_threads - self._inflight
         if free <= 0:
@@ -352,6 +362,9 @@ class Worker:
 
     def _upstream_failed(self, job: Job, exc: UpstreamError) -> None:
         self.metrics.upstream_error(exc.status)
+        if exc.status == 429 and exc.retry_after:
+            # The limit is the account's, not the answer's: hold every start and poll back.
+            self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
         if not exc.retryable:
             log.warning(
                 "answer job %s: %s", job.id, exc.detail, extra={"request_id": job.request_id}

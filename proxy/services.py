@@ -71,7 +71,11 @@ class Services:
 
 def build(settings: Settings, *, with_worker: bool) -> Services:
     """Wire one process's parts; `with_worker` also runs the answer poller here."""
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     db.upgrade()
     hub = Hub()
     metrics = Metrics()
