@@ -539,13 +539,29 @@
         await ensureSession();
         r = await ask();
       }
-      if (locals.includes(e)) upsert(r.message);
+      adopt(e, r.message);
       schedule(wsUp ? 10000 : 500);
     } catch (err) {
       reject(e, err);
     } finally {
       done();
     }
+  }
+
+  /** The server took an optimistic message: it becomes that message (unless events beat us). */
+  function adopt(e, m) {
+    const i = locals.indexOf(e);
+    if (i < 0 || !m || typeof m.id !== "number") return;
+    locals.splice(i, 1);
+    delete e.el.dataset.local;
+    e.el.classList.remove("sending");
+    if (byId.has(m.id)) {
+      e.el.remove();
+    } else {
+      e.id = m.id;
+      byId.set(m.id, e);
+    }
+    upsert(m);
   }
 
   function reject(e, err) {
