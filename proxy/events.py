@@ -8,6 +8,7 @@ import queue
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,14 @@ class Bus:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.origin = uuid.uuid4().hex
+        # Reads a message by id, for events too large to travel whole (set by services.build).
+        self.loader: Callable[[int], dict[str, Any] | None] | None = None
 
     def publish(self, session_id: str, event: dict[str, Any]) -> None:
         """Deliver here at once, and elsewhere through the shared channel."""
         self.hub.deliver(session_id, event)
-        self._send(json.dumps({"o": self.origin, "s": session_id, "e": event}))
+        for part in _fitting(event):
+            self._send(json.dumps({"o": self.origin, "s": session_id, "e": part}))
 
     def _send(self, payload: str) -> None:
         """Reach other processes (nothing to do for a single process)."""
@@ -90,14 +94,37 @@ class Bus:
             data = json.loads(payload)
         except ValueError:
             return
-        if data.get("o") != self.origin:
-            self.hub.deliver(data["s"], data["e"])
+        if data.get("o") == self.origin or not self.hub.has(data["s"]):
+            return
+        event = data["e"]
+        if "ref" in event:
+            message = self.loader(event["ref"]) if self.loader is not None else None
+            if message is None:
+                return
+            event = {"type": "message", "message": message}
+        self.hub.deliver(data["s"], event)
 
     def start(self) -> None:
         """Begin listening to other processes."""
 
     def stop(self) -> None:
         """Stop listening."""
+
+
+def _fitting(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event as parts small enough for any channel: deltas split, messages by reference."""
+    if len(json.dumps(event)) <= MAX_PAYLOAD - 200:
+        return [event]
+    if event.get("type") == "delta":
+        step = (MAX_PAYLOAD - 400) // 6  # JSON may escape a character into six bytes
+        text, offset = event["text"], event["offset"]
+        return [
+            {**event, "offset": offset + i, "text": text[i : i + step]}
+            for i in range(0, len(text), step)
+        ]
+    if event.get("type") == "message":
+        return [{"ref": event["message"]["id"]}]
+    return []
 
 
 class PostgresBus(Bus):
@@ -113,9 +140,6 @@ class PostgresBus(Bus):
         self._thread: threading.Thread | None = None
 
     def _send(self, payload: str) -> None:
-        if len(payload) > MAX_PAYLOAD:
-            log.debug("event too large for NOTIFY; listeners elsewhere will catch up from the list")
-            return
         self._notify(CHANNEL, payload)
 
     def notify_job(self) -> None:

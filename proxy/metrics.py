@@ -35,6 +35,7 @@ class Metrics:
         self.counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
         self.gauges: dict[str, float] = defaultdict(float)
         self.latency = Histogram()
+        self.added = Histogram()
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         """Add to a counter."""
@@ -54,15 +55,17 @@ class Metrics:
         """A request was refused by a limit."""
         self.inc("docschat_refusals_total", code=code)
 
-    def answered(self, outcome: str, seconds: float) -> None:
-        """An answer ended (done, stopped or an error status)."""
+    def answered(self, outcome: str, seconds: float, added: float | None = None) -> None:
+        """An answer ended (done, stopped or an error status), `seconds` after it was asked."""
         self.inc("docschat_answers_total", outcome=outcome)
         with self._lock:
             self.latency.observe(seconds)
+            if added is not None:
+                self.added.observe(max(0.0, added))
 
-    def upstream_call(self, kind: str) -> None:
-        """An upstream request of a kind (start, poll, cancel) was made."""
-        self.inc("docschat_upstream_requests_total", kind=kind)
+    def upstream_call(self, kind: str, status: str = "ok") -> None:
+        """An upstream request of a kind (start, poll, cancel) ended with a status."""
+        self.inc("docschat_upstream_requests_total", kind=kind, status=status)
 
     def upstream_error(self, status: int) -> None:
         """An upstream request failed."""
@@ -80,16 +83,25 @@ class Metrics:
         """The Prometheus text format of every metric."""
         lines: list[str] = []
         with self._lock:
+            typed: set[str] = set()
             for (name, labels), value in sorted(self.counters.items()):
+                if name not in typed:
+                    typed.add(name)
+                    lines.append(f"# TYPE {name} counter")
                 label = ",".join(f'{k}="{v}"' for k, v in labels)
                 lines.append(f"{name}{{{label}}} {value:g}" if label else f"{name} {value:g}")
             for name, value in sorted({**self.gauges, **(extra or {})}.items()):
+                lines.append(f"# TYPE {name} gauge")
                 lines.append(f"{name} {value:g}")
-            running = 0
-            name = "docschat_answer_seconds"
-            for bound, count in zip((*BUCKETS, "+Inf"), self.latency.counts, strict=True):
-                running += count
-                lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
-            lines.append(f"{name}_sum {self.latency.total:g}")
-            lines.append(f"{name}_count {self.latency.n}")
+            for name, hist in (
+                ("docschat_answer_seconds", self.latency),
+                ("docschat_added_latency_seconds", self.added),
+            ):
+                lines.append(f"# TYPE {name} histogram")
+                running = 0
+                for bound, count in zip((*BUCKETS, "+Inf"), hist.counts, strict=True):
+                    running += count
+                    lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
+                lines.append(f"{name}_sum {hist.total:g}")
+                lines.append(f"{name}_count {hist.n}")
         return "\n".join(lines) + "\n"

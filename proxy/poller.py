@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -34,6 +35,7 @@ from proxy.upstream.base import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DELTA_EVERY = 0.05  # seconds between two delta pushes to readers
 SAVE_EVERY = 0.5  # seconds between two saves of a streaming message
@@ -225,7 +227,6 @@ class Worker:
                 job.session_id, job.question_id, self.settings.history_chars
             )
         metadata = {"docschat_job": str(job.id)}
-        self.metrics.upstream_call("start")
         log.info(
             "answer job %s: starting on %s (%s)",
             job.id,
@@ -234,9 +235,12 @@ class Worker:
             extra={"request_id": job.request_id},
         )
         if self.settings.streaming:
-            self._consume(job, upstream, upstream.stream(thread_id, question, history, metadata))
+            events = self._call(
+                "start", lambda: upstream.stream(thread_id, question, history, metadata)
+            )
+            self._consume(job, upstream, events)
             return
-        begun = upstream.begin(thread_id, question, history, metadata)
+        begun = self._call("start", lambda: upstream.begin(thread_id, question, history, metadata))
         if self.store.started(job, upstream.api, begun.thread_id, begun.run_id, begun.new_thread):
             self.store.release(job.id, utcnow() + timedelta(seconds=self.timing.delay(0)))
 
@@ -302,8 +306,7 @@ class Worker:
         return max(shown, len(now_visible))
 
     def _poll(self, job: Job, upstream: Upstream) -> None:
-        self.metrics.upstream_call("poll")
-        state = upstream.poll(job.thread_id or "", job.run_id or "")
+        state = self._call("poll", lambda: upstream.poll(job.thread_id or "", job.run_id or ""))
         elapsed = (utcnow() - (job.started_at or utcnow())).total_seconds()
         if state.finished:
             if state.status == "completed":
@@ -314,6 +317,7 @@ class Worker:
 
     def _finish(self, job: Job, state: RunState) -> None:
         """Write the answer (or a readable error) into the pending message, exactly once."""
+        step_began = time.monotonic()
         if state.status == "completed" and state.answer is not None:
             rendered = render_answer(state.answer, self.store.documents)
             message = self.store.finish(
@@ -329,10 +333,25 @@ class Worker:
             return
         outcome = "done" if message.status == "done" else state.status
         log.info("answer job %s: %s", job.id, outcome, extra={"request_id": job.request_id})
-        self.metrics.answered(outcome, (utcnow() - message.created_at).total_seconds())
+        now = utcnow()
+        # Added latency as the worker sees it: waiting before the upstream began, plus storing
+        # and publishing after it ended (the poll lag shows in the benchmark, not here).
+        started = job.started_at or now
+        added = (started - message.created_at).total_seconds() + (time.monotonic() - step_began)
+        self.metrics.answered(outcome, (now - message.created_at).total_seconds(), added)
         if self.limits is not None:
             self.limits.spent(state.tokens)
         self._publish(job, message)
+
+    def _call(self, kind: str, request: Callable[[], T]) -> T:
+        """Make one upstream request, counting it by kind and outcome."""
+        try:
+            result = request()
+        except UpstreamError as exc:
+            self.metrics.upstream_call(kind, str(exc.status or "network"))
+            raise
+        self.metrics.upstream_call(kind, "ok")
+        return result
 
     def _publish(self, job: Job, message: Message) -> None:
         self.bus.publish(job.session_id, {"type": "message", "message": message_dict(message)})
@@ -341,8 +360,9 @@ class Worker:
         """The reader pressed Stop: cancel upstream, keep what was written."""
         if job.run_id:
             try:
-                self.metrics.upstream_call("cancel")
-                self.upstream().cancel(job.thread_id or "", job.run_id)
+                self._call(
+                    "cancel", lambda: self.upstream().cancel(job.thread_id or "", job.run_id)
+                )
             except UpstreamError:
                 log.warning("cancelling run %s failed; it ends upstream by itself", job.run_id)
         kept = visible(text if text is not None else self.store.text_of(job.message_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from proxy.chat import Chat
@@ -29,6 +30,8 @@ class Upstreams:
     db: Database
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _upstream: Upstream | None = None
+    _probed_at: float = -1e9
+    _reachable: bool = False
 
     def __call__(self) -> Upstream:
         """The adapter for the configured (or detected) API."""
@@ -45,6 +48,19 @@ class Upstreams:
                     self.settings, client, api, ids.vector_store_id, ids.assistant_id
                 )
             return self._upstream
+
+    def reachable(self) -> bool:
+        """Whether the upstream answers a cheap request (remembered for 10 seconds)."""
+        now = time.monotonic()
+        if now - self._probed_at < 10:
+            return self._reachable
+        try:
+            self().probe()
+            self._reachable = True
+        except Exception:
+            self._reachable = False
+        self._probed_at = now
+        return self._reachable
 
 
 @dataclass
@@ -100,6 +116,7 @@ def build(settings: Settings, *, with_worker: bool) -> Services:
         ).start()
 
     chat = Chat(settings, db, bus, limits, wake=wake, forget=forget)
+    bus.loader = chat.message
     if worker is not None and hasattr(bus, "on_job"):
         bus.on_job = worker.wake  # type: ignore[attr-defined]
     bus.start()

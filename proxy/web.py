@@ -55,11 +55,7 @@ def readyz() -> Any:
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "unavailable"
-    try:
-        services.upstreams()
-        checks["upstream"] = "ok"
-    except Exception:
-        checks["upstream"] = "unavailable"
+    checks["upstream"] = "ok" if services.upstreams.reachable() else "unavailable"
     ok = all(v == "ok" for v in checks.values())
     return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
 
@@ -68,8 +64,36 @@ def readyz() -> Any:
 def metrics() -> Response:
     """Prometheus metrics of this process."""
     services = current_app.extensions["docschat"]
-    extra = {"docschat_websocket_connections": current_app.extensions["docschat_ws"].total()}
+    extra = {
+        "docschat_websocket_connections": current_app.extensions["docschat_ws"].total(),
+        "docschat_jobs_overdue": _overdue_jobs(services.db),
+    }
     return Response(services.metrics.render(extra), mimetype="text/plain; version=0.0.4")
+
+
+def _overdue_jobs(db: Any) -> float:
+    """Unfinished answers that should have been looked at more than 5 seconds ago."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from proxy.models import ACTIVE_JOB_STATES, AnswerJob, utcnow
+
+    try:
+        with db.read() as s:
+            return float(
+                s.scalar(
+                    select(func.count())
+                    .select_from(AnswerJob)
+                    .where(
+                        AnswerJob.state.in_(ACTIVE_JOB_STATES),
+                        AnswerJob.next_poll_at < utcnow() - timedelta(seconds=5),
+                    )
+                )
+                or 0
+            )
+    except Exception:
+        return float("nan")
 
 
 @web.get("/api/openapi.json")

@@ -138,6 +138,13 @@ class AssistantsUpstream:
             run = self.client.beta.threads.runs.cancel(run_id, thread_id=thread_id)
         return RunState("running" if run.status in RUNNING else run.status)
 
+    def probe(self) -> None:
+        """Retrieve the assistant (quickly) to show the upstream answers."""
+        with translated("probe"):
+            self.client.with_options(timeout=2.0, max_retries=0).beta.assistants.retrieve(
+                self.assistant_id
+            )
+
     def forget(self, thread_id: str) -> None:
         """Delete the thread upstream."""
         with translated("delete thread"):

@@ -144,3 +144,7 @@ class Upstream(Protocol):
     def forget(self, thread_id: str) -> None:
         """Delete an upstream thread or conversation (best effort)."""
         ...
+
+    def probe(self) -> None:
+        """One cheap request that fails with UpstreamError when the upstream cannot serve us."""
+        ...

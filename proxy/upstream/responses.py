@@ -129,6 +129,15 @@ class ResponsesUpstream:
         with translated("cancel response"):
             return _state(self.client.responses.cancel(run_id))
 
+    def probe(self) -> None:
+        """Retrieve the vector store (quickly) to show the upstream answers."""
+        with translated("probe"):
+            fast = self.client.with_options(timeout=2.0, max_retries=0)
+            if self.vector_store_id:
+                fast.vector_stores.retrieve(self.vector_store_id)
+            else:
+                fast.models.list()
+
     def forget(self, thread_id: str) -> None:
         """Delete the conversation upstream."""
         with translated("delete conversation"):

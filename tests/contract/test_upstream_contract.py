@@ -56,6 +56,7 @@ def test_assistants_mode_requests_meet_the_description(steady_url):
     accepted(lambda: up.poll("thread_1", "run_1"))
     accepted(lambda: up.cancel("thread_1", "run_1"))
     accepted(lambda: up.forget("thread_1"))
+    accepted(up.probe)
 
 
 def test_assistants_completed_run_lists_its_messages_within_the_description(steady_url):
@@ -77,6 +78,7 @@ def test_responses_mode_requests_meet_the_description(steady_url):
     accepted(lambda: up.poll("conv_1", "resp_1"))
     accepted(lambda: up.cancel("conv_1", "resp_1"))
     accepted(lambda: up.forget("conv_1"))
+    accepted(up.probe)
 
 
 @pytest.mark.parametrize("api", ["assistants", "responses"])

@@ -7,7 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 
 from tests.conftest import wait_until
 from tests.scale.conftest import query, sample_owners, sigkill
@@ -182,6 +181,23 @@ def _publish_from_another_process(db_url: str, sid: str, event: dict) -> None:
             bus._conn.close()
 
 
+def _store_answer(db_url: str, sid: str) -> int:
+    """Store a long finished answer in the session; returns its id."""
+    from proxy.db import Database
+    from proxy.models import Message
+
+    db = Database(db_url)
+    try:
+        with db.session() as s:
+            text = _long_answer(0)["text"]
+            message = Message(session_id=sid, role="assistant", text=text, status="done")
+            s.add(message)
+            s.flush()
+            return message.id
+    finally:
+        db.dispose()
+
+
 def _long_answer(message_id: int) -> dict:
     text = "Set DATABASE_URL to a PostgreSQL URL and run many workers. " * 70
     return {
@@ -197,14 +213,11 @@ def _long_answer(message_id: int) -> dict:
     }
 
 
-@pytest.mark.xfail(
-    reason="issue 8: PostgresBus drops events over 7000 bytes instead of sending a reference",
-    strict=False,
-)
 def test_a_long_answer_reaches_listeners_on_another_process(start_stack, pg_url, listen):
     stack = start_stack(db_url=pg_url, DOCSCHAT_RUN_POLLER="0")
     sid = stack.new_session()
     listener = listen(stack.url, sid)
     time.sleep(0.5)  # the subscription is registered once the handshake is done
-    _publish_from_another_process(pg_url, sid, {"type": "message", "message": _long_answer(7)})
-    wait_until(lambda: 7 in listener.finished(), timeout=5)
+    answer = _long_answer(_store_answer(pg_url, sid))  # as a worker elsewhere would have
+    _publish_from_another_process(pg_url, sid, {"type": "message", "message": answer})
+    wait_until(lambda: answer["id"] in listener.finished(), timeout=5)
