@@ -10,8 +10,8 @@ from playwright.sync_api import sync_playwright
 from tests.widget.conftest import CHROMIUM, CHROMIUM_ARGS, HostSite, Stacks
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Install - Acme docs</title>
-<style>
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Install - Acme docs</title><style>
 body{{margin:0;font:16px/1.6 system-ui,sans-serif;background:{bg};color:{fg}}}
 header{{padding:14px 32px;border-bottom:1px solid {line};font-weight:700}}
 main{{max-width:640px;padding:8px 32px}} code{{background:{code};padding:2px 5px;border-radius:4px}}

@@ -308,6 +308,26 @@ def test_scroll_stays_pinned_until_the_reader_scrolls_up(widget: Widget, page: P
     widget.wait_answers(6)
     wait_until(lambda: gap() < 2)
 
+    # ... and by touch: a finger dragging the conversation down scrolls it up.
+    box = log.bounding_box()
+    assert box is not None
+    touch = page.context.new_cdp_session(page)
+    touch.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    x, y = box["x"] + box["width"] / 2, box["y"] + 60
+    for step in range(11):
+        kind = "touchMove" if step else "touchStart"
+        point = {"x": x, "y": y + step * 20}
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+    page.wait_for_timeout(300)  # the finger rests before it lifts: no fling
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    expect(jump).to_be_visible()
+    page.wait_for_timeout(300)
+    top = log.evaluate("l => l.scrollTop")
+    widget.stack.ask(sid, "How do I install docschat once more?")
+    widget.wait_answers(7)
+    page.wait_for_timeout(200)
+    assert abs(log.evaluate("l => l.scrollTop") - top) < 2
+
 
 def test_failed_answer_shows_its_error_and_retries(widget: Widget, stack: Stack) -> None:
     widget.goto()
