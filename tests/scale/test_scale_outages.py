@@ -17,6 +17,9 @@ import pytest
 
 from tests.conftest import wait_until
 
+# Many processes at once: run alone, after the parallel part of the suite.
+pytestmark = pytest.mark.serial
+
 
 def _is_error_body(response: httpx.Response) -> bool:
     try:

@@ -7,9 +7,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.conftest import wait_until
 from tests.scale.conftest import RequestLog, record_requests
+
+# Many processes at once: run alone, after the parallel part of the suite.
+pytestmark = pytest.mark.serial
 
 DEADLINE = 12.0
 # Share of upstream requests that fail, by emulator fault kind.

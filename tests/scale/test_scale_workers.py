@@ -7,9 +7,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.conftest import wait_until
 from tests.scale.conftest import query, sample_owners, sigkill
+
+# Many processes at once: run alone, after the parallel part of the suite.
+pytestmark = pytest.mark.serial
 
 RUN_CREATES = ("POST /v1/threads/runs", "POST /v1/threads/{thread_id}/runs")
 
