@@ -170,7 +170,12 @@ class Limits:
             if limit <= 0:
                 continue
             window = int(now // span)
-            if self.counters.add(f"{key}:{span}", window, 1, span + 60) > limit:
+            name = f"{key}:{span}"
+            current = self.counters.add(name, window, 1, 2 * span + 60)
+            # A sliding window: the previous window's count weighs as much as it still
+            # overlaps the last `span` seconds, so a burst across a boundary is still one burst.
+            overlap = 1.0 - (now % span) / span
+            if current > limit or current + self.counters.get(name, window - 1) * overlap > limit:
                 retry = max(1, int((window + 1) * span - now) + 1)
                 raise ApiError(429, "rate_limited", message, retry_after=retry)
 

@@ -140,7 +140,7 @@ class Stack:
             "DOCSCHAT_POLL_MAX_INTERVAL": "0.5",
             "DOCSCHAT_ANSWER_DEADLINE": "40",
             "DOCSCHAT_RUN_ESTIMATE": "0.2",
-            "DOCSCHAT_UPSTREAM_TIMEOUT": "5",
+            "DOCSCHAT_UPSTREAM_TIMEOUT": "15",
             "DOCSCHAT_RATE_SESSION_MINUTE": "1000",
             "DOCSCHAT_RATE_IP_MINUTE": "10000",
             "DOCSCHAT_RATE_GLOBAL_MINUTE": "100000",
