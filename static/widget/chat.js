@@ -243,7 +243,8 @@
   function draw(e) {
     const m = e.m, el = e.el;
     const srcs = (m.sources || []).filter((s) => s && (s.title || s.url));
-    const sig = [m.status, m.text, m.html, m.stopped, srcs.length, !!e.stopping].join("\u0000");
+    const sig = [m.status, m.text, m.html, m.stopped, JSON.stringify(srcs), !!e.stopping]
+      .join("\n");
     if (sig !== e.sig) {
       e.sig = sig;
       el.dataset.id = m.id;
