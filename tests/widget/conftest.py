@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Frame,
+    FrameLocator,
+    Page,
+    Route,
+    sync_playwright,
+)
 
 from emulator.options import EmulatorOptions
 from emulator.server import serve_in_thread
@@ -28,6 +36,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+MESSAGES = re.compile(r"/api/sessions/[^/]+/messages(\?.*)?$")
 LONG_PAGE = "<p>" + "Documentation text. " * 40 + "</p>"
 
 
@@ -309,6 +318,23 @@ class Widget:
         locator = self.chat.locator(f".msg.bot[data-status={status}]")
         wait_until(lambda: locator.count() >= count, timeout=timeout, every=0.1)
         return locator.nth(count - 1)
+
+    def rewrite_answers(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Reload, with the list endpoint's answers changed as a richer or broken server would."""
+
+        def handler(route: Route) -> None:
+            if route.request.method != "GET":
+                route.continue_()
+                return
+            response = route.fetch()
+            data = response.json()
+            for message in data["messages"]:
+                if message["role"] == "assistant":
+                    change(message)
+            route.fulfill(response=response, json=data)
+
+        self.page.route(MESSAGES, handler)
+        self.page.reload()
 
     def session_id(self) -> str | None:
         """The session id the chat keeps in its storage."""

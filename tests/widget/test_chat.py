@@ -13,9 +13,8 @@ from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from proxy.render import to_html
 from tests.conftest import Stack, wait_until
-from tests.widget.conftest import HostSite, Widget
+from tests.widget.conftest import MESSAGES, HostSite, Widget
 
-MESSAGES = re.compile(r"/api/sessions/[^/]+/messages(\?.*)?$")
 RICH = """## Installing docschat
 
 Run these commands:
@@ -151,20 +150,7 @@ def test_answers_render_headings_lists_tables_links_and_code_with_copy(
 
     # Serve the stored answer with richer HTML, made by the server's own renderer.
     rich = to_html(RICH)
-
-    def richer(route: Route) -> None:
-        if route.request.method != "GET":
-            route.continue_()
-            return
-        response = route.fetch()
-        data = response.json()
-        for m in data["messages"]:
-            if m["role"] == "assistant":
-                m["html"] = rich
-        route.fulfill(response=response, json=data)
-
-    page.route(MESSAGES, richer)
-    page.reload()
+    widget.rewrite_answers(lambda m: m.update(html=rich))
     answer = widget.wait_answers(1)
     bubble = answer.locator(".bubble")
     expect(bubble.get_by_role("heading", name="Installing docschat")).to_be_visible()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 
 from tests.conftest import Stack
 from tests.widget.conftest import HostSite, Widget
@@ -139,28 +139,20 @@ def test_chat_sanitises_answers_itself_even_if_the_server_did_not(
 ) -> None:
     hostile = "".join(payloads(host_site))
 
-    def poison(route: Route) -> None:
-        if route.request.method != "GET":
-            route.continue_()
-            return
-        response = route.fetch()
-        data = response.json()
-        for m in data["messages"]:
-            if m["role"] == "assistant" and field == "html":
-                m["html"] = "<p>Safe <strong>part</strong> stays.</p>" + hostile
-            elif m["role"] == "assistant":
-                m["sources"] = [
-                    {"title": "<img src=x onerror=window.__xss=30>", "url": "javascript:alert(1)"},
-                    {"title": "Beacon", "url": f"{host_site.url}/beacon/source"},
-                ]
-        route.fulfill(response=response, json=data)
+    def poison(m: dict[str, Any]) -> None:
+        if field == "html":
+            m["html"] = "<p>Safe <strong>part</strong> stays.</p>" + hostile
+        else:
+            m["sources"] = [
+                {"title": "<img src=x onerror=window.__xss=30>", "url": "javascript:alert(1)"},
+                {"title": "Beacon", "url": f"{host_site.url}/beacon/source"},
+            ]
 
     widget.goto()
     widget.open()
     widget.ask("How do I install docschat?")
     widget.wait_answers(1)
-    page.route(re.compile(r"/api/sessions/[^/]+/messages(\?.*)?$"), poison)
-    page.reload()
+    widget.rewrite_answers(poison)
     answer = widget.wait_answers(1)
     if field == "html":
         expect(answer.locator(".bubble strong")).to_have_text("part")
