@@ -83,21 +83,32 @@ class HostSite:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def page(
-        self, proxy: str, path: str = "/index.html", body: str = "", site: str = "", **data: str
+        self,
+        proxy: str,
+        path: str = "/index.html",
+        body: str = "",
+        site: str = "",
+        csp: str = "",
+        **data: str,
     ) -> str:
         """Register a page with the widget (data-* options as keywords); returns its URL."""
         attrs = "".join(
             f' data-{name.replace("_", "-")}="{html.escape(value)}"' for name, value in data.items()
         )
         title = path.strip("/").removesuffix(".html") or "index"
+        # Hostile host CSS: none of it may reach the launcher or the chat. A page with a strict
+        # CSP of its own has no inline style at all.
+        head = (
+            f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">'
+            if csp
+            else "<style>body{font:18px Georgia,serif;color:#333}"
+            "button{background:red!important;color:yellow!important;font-size:40px!important}"
+            "iframe{border:9px solid red!important}div{padding:13px}</style>"
+        )
         self.pages[path] = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{title}</title>"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            # Hostile host CSS: none of it may reach the launcher or the chat.
-            "<style>body{font:18px Georgia,serif;color:#333}"
-            "button{background:red!important;color:yellow!important;font-size:40px!important}"
-            "iframe{border:9px solid red!important}div{padding:13px}</style></head>"
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">{head}</head>'
             f'<body><h1 id="heading">{title}</h1>'
             '<nav><a href="/index.html">Home</a> <a href="/install.html">Install</a></nav>'
             f'<label>Search <input id="search"></label>{body or LONG_PAGE}'
@@ -265,7 +276,8 @@ class Widget:
         """Load a host page carrying the widget with the given data-* options."""
         path = data.pop("path", "/index.html")
         site = data.pop("site", "")
-        self.page.goto(self.host.page(self.stack.url, path, site=site, **data))
+        csp = data.pop("csp", "")
+        self.page.goto(self.host.page(self.stack.url, path, site=site, csp=csp, **data))
         self.launcher.wait_for()
         return self
 

@@ -202,3 +202,20 @@ def test_size_budgets_gzipped(stack: Stack) -> None:
     assert gzipped("/widget.js") <= 3 * 1024
     chat = gzipped("/widget/chat.js") + gzipped("/widget/chat.css")
     assert chat <= 15 * 1024
+
+
+def test_works_on_a_page_with_a_strict_csp_of_its_own(
+    widget: Widget, page: Page, stack: Stack
+) -> None:
+    # No inline script or style allowed on the docs page: the widget needs neither.
+    widget.goto(
+        csp=f"default-src 'self'; script-src {stack.url}; frame-src {stack.url}; style-src 'self'",
+        accent="#0a7d32",
+    )
+    position = widget.launcher.evaluate(
+        "b => [getComputedStyle(b).position, getComputedStyle(b).backgroundColor]"
+    )
+    assert position == ["fixed", "rgb(10, 125, 50)"]
+    widget.open()
+    widget.ask("How do I install docschat?")
+    widget.wait_answers(1)
