@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -196,6 +197,7 @@ class Stacks:
 
         list(self.pool.map(stop, self.running))
         self.pool.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
