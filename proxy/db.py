@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,11 +26,19 @@ class Database:
         else:
             self.engine = _pooled_engine(url, pool_size, max_overflow)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one write lock per file, and its busy handler polls for it with sleeps of up
+        # to 100 ms. Queueing this process's writers on a Python lock hands it over at once;
+        # other processes still wait on the busy timeout.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on error."""
-        with self._factory.begin() as s:
+        if self._write_lock is None:
+            with self._factory.begin() as s:
+                yield s
+            return
+        with self._write_lock, self._factory.begin() as s:
             yield s
 
     @contextmanager

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -31,6 +32,13 @@ class Counters(Protocol):
 
     def get(self, key: str, window: int) -> int:
         """A counter's value (0 when absent)."""
+        ...
+
+    def bump(
+        self, items: list[tuple[str, int, int]], over: Callable[[int, int, int], bool]
+    ) -> int | None:
+        """Add one to each (key, window, ttl) in turn until `over(i, new, previous)` is true;
+        returns that item's index (later items stay uncounted), else None."""
         ...
 
 
@@ -62,6 +70,31 @@ class DatabaseCounters:
                 select(Counter.count).where(Counter.key == key, Counter.window == window)
             )
         return int(value or 0)
+
+    def bump(
+        self, items: list[tuple[str, int, int]], over: Callable[[int, int, int], bool]
+    ) -> int | None:
+        # One transaction for every rule of a question: on SQLite each write transaction
+        # queues for the one write lock, so five small ones cost five waits.
+        self._maybe_prune()
+        with self.db.session() as s:
+            for i, (key, window, ttl) in enumerate(items):
+                expires = datetime.now(UTC) + timedelta(seconds=ttl)
+                stmt = (
+                    self._insert(Counter)
+                    .values(key=key, window=window, count=1, expires_at=expires)
+                    .on_conflict_do_update(
+                        index_elements=["key", "window"], set_={"count": Counter.count + 1}
+                    )
+                    .returning(Counter.count)
+                )
+                current = int(s.execute(stmt).scalar_one())
+                previous = s.scalar(
+                    select(Counter.count).where(Counter.key == key, Counter.window == window - 1)
+                )
+                if over(i, current, int(previous or 0)):
+                    return i
+        return None
 
     def prune(self) -> None:
         """Drop counters whose window has passed."""
@@ -97,6 +130,19 @@ class RedisCounters:
 
     def get(self, key: str, window: int) -> int:
         return int(self.redis.get(f"docschat:{key}:{window}") or 0)
+
+    def bump(
+        self, items: list[tuple[str, int, int]], over: Callable[[int, int, int], bool]
+    ) -> int | None:
+        for i, (key, window, ttl) in enumerate(items):
+            pipe = self.redis.pipeline()
+            pipe.incrby(f"docschat:{key}:{window}", 1)
+            pipe.expire(f"docschat:{key}:{window}", ttl)
+            pipe.get(f"docschat:{key}:{window - 1}")
+            current, _, previous = pipe.execute()
+            if over(i, int(current), int(previous or 0)):
+                return i
+        return None
 
 
 def make_counters(settings: Settings, db: Database) -> Counters:
@@ -166,18 +212,24 @@ class Limits:
 
     def _count(self, rules: list[tuple[str, int, int]], now: float, message: str) -> None:
         """Add one to each rule's counter in turn; 429 with Retry-After at the first over limit."""
-        for key, span, limit in rules:
-            if limit <= 0:
-                continue
-            window = int(now // span)
-            name = f"{key}:{span}"
-            current = self.counters.add(name, window, 1, 2 * span + 60)
+        rules = [r for r in rules if r[2] > 0]
+
+        def over(i: int, current: int, previous: int) -> bool:
+            _key, span, limit = rules[i]
             # A sliding window: the previous window's count weighs as much as it still
             # overlaps the last `span` seconds, so a burst across a boundary is still one burst.
             overlap = 1.0 - (now % span) / span
-            if current > limit or current + self.counters.get(name, window - 1) * overlap > limit:
-                retry = max(1, int((window + 1) * span - now) + 1)
-                raise ApiError(429, "rate_limited", message, retry_after=retry)
+            return current > limit or current + previous * overlap > limit
+
+        # A refused question stops counting at the rule that refused it, so a client that keeps
+        # knocking cannot use up everyone else's share.
+        refused = self.counters.bump(
+            [(f"{key}:{span}", int(now // span), 2 * span + 60) for key, span, _ in rules], over
+        )
+        if refused is not None:
+            span = rules[refused][1]
+            retry = max(1, int((int(now // span) + 1) * span - now) + 1)
+            raise ApiError(429, "rate_limited", message, retry_after=retry)
 
     def resting(self, now: float | None = None) -> bool:
         """Whether today's answer or token budget is spent."""
