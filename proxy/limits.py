@@ -10,13 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proxy.config import Settings
 from proxy.db import Database
 from proxy.errors import ApiError
-from proxy.models import Counter
+from proxy.models import Counter, UTCDateTime
 
 MINUTE = 60
 DAY = 86400
@@ -40,6 +40,15 @@ class Counters(Protocol):
         """Add one to each (key, window, ttl) in turn until `over(i, new, previous)` is true;
         returns that item's index (later items stay uncounted), else None."""
         ...
+
+
+# Plain SQL both databases understand: a question runs these for each of its five rules, and
+# building them through the ORM each time cost more than running them.
+BUMP = text(
+    'INSERT INTO counters (key, "window", count, expires_at) VALUES (:key, :window, 1, :expires) '
+    'ON CONFLICT (key, "window") DO UPDATE SET count = counters.count + 1 RETURNING count'
+).bindparams(bindparam("expires", type_=UTCDateTime()))
+PREVIOUS = text('SELECT count FROM counters WHERE key = :key AND "window" = :window')
 
 
 class DatabaseCounters:
@@ -80,18 +89,9 @@ class DatabaseCounters:
         with self.db.session() as s:
             for i, (key, window, ttl) in enumerate(items):
                 expires = datetime.now(UTC) + timedelta(seconds=ttl)
-                stmt = (
-                    self._insert(Counter)
-                    .values(key=key, window=window, count=1, expires_at=expires)
-                    .on_conflict_do_update(
-                        index_elements=["key", "window"], set_={"count": Counter.count + 1}
-                    )
-                    .returning(Counter.count)
-                )
-                current = int(s.execute(stmt).scalar_one())
-                previous = s.scalar(
-                    select(Counter.count).where(Counter.key == key, Counter.window == window - 1)
-                )
+                params = {"key": key, "window": window, "expires": expires}
+                current = int(s.execute(BUMP, params).scalar_one())
+                previous = s.execute(PREVIOUS, {"key": key, "window": window - 1}).scalar()
                 if over(i, current, int(previous or 0)):
                     return i
         return None
