@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from emulator_helpers import Docs, sdk, upload_docs
 from openai import OpenAI
 
-from emulator.options import EmulatorOptions
-from emulator.server import RunningEmulator, serve_in_thread
+from emulator.server import RunningEmulator
 
 
 @pytest.fixture
-def run_emulator() -> Iterator[Callable[..., RunningEmulator]]:
-    """Start emulators (fast defaults); all stop after the test."""
-    running: list[RunningEmulator] = []
-
-    def start(**options: Any) -> RunningEmulator:
-        options.setdefault("latency_ms", 100)
-        options.setdefault("tokens_per_second", 0)
-        emu = serve_in_thread(EmulatorOptions(**options))
-        running.append(emu)
-        return emu
-
-    yield start
-    for emu in running:
-        emu.stop()
+def run_emulator(start_emulator: Callable[..., RunningEmulator]) -> Callable[..., RunningEmulator]:
+    """The suite's emulator starter, answering after 100 ms unless told otherwise."""
+    return lambda **options: start_emulator(**{"latency_ms": 100, **options})
 
 
 @pytest.fixture
