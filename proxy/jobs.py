@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -289,18 +289,5 @@ def _pid(owner: str) -> int:
 
 
 def _detach(row: AnswerJob) -> Job:
-    return Job(
-        id=row.id,
-        session_id=row.session_id,
-        question_id=row.question_id,
-        message_id=row.message_id,
-        api=row.api,
-        thread_id=row.thread_id,
-        run_id=row.run_id,
-        stream_cursor=row.stream_cursor,
-        stop_requested=row.stop_requested,
-        attempts=row.attempts,
-        started_at=row.started_at,
-        deadline_at=row.deadline_at,
-        request_id=row.request_id,
-    )
+    """A plain copy of a job row's fields, safe to use after its session is gone."""
+    return Job(**{f.name: getattr(row, f.name) for f in fields(Job)})
