@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from emulator import assistants, files, responses
-from emulator.errors import ApiError
+from emulator.errors import ApiError, invalid
 from emulator.faults import HTTP_KINDS, parse_faults
 from emulator.options import EmulatorOptions
 from emulator.state import State, json_body, now
@@ -145,6 +145,29 @@ def create_app(options: EmulatorOptions) -> Flask:
         """Drop every queued fault."""
         st.faults.clear()
         return {"faults": []}
+
+    @app.post("/_emulator/answers")
+    def add_answers() -> Any:
+        """Answer questions containing `match` with `text`, verbatim (rich markdown for tests)."""
+        items = json_body().get("answers")
+        valid = isinstance(items, list) and all(
+            isinstance(i, dict)
+            and isinstance(i.get("match"), str)
+            and isinstance(i.get("text"), str)
+            for i in items
+        )
+        if not valid:
+            raise invalid("`answers` must be a list of {match, text} strings.", param="answers")
+        with st.lock:
+            st.scripts.extend((i["match"], i["text"]) for i in items)
+            return {"answers": len(st.scripts)}
+
+    @app.delete("/_emulator/answers")
+    def clear_answers() -> Any:
+        """Forget every scripted answer."""
+        with st.lock:
+            st.scripts.clear()
+        return {"answers": 0}
 
     @app.get("/_emulator/timings")
     def timings() -> Any:

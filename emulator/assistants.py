@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 
 from emulator.errors import invalid, not_found
 from emulator.faults import RUN_KINDS, STREAM_KINDS
-from emulator.search import NOT_FOUND, Answer, Segment, answer, split_tokens
+from emulator.search import NOT_FOUND, Answer, Segment, answer, scripted, split_tokens
 from emulator.state import json_body, new_id, now, paginate, state, word_count
 from emulator.timeline import Chunk, Event, Job, pump
 from emulator.validation import (
@@ -480,7 +480,7 @@ def _start_run(
     previous = users[-2].text if len(users) > 1 else None
     index, attributes = st.index_for(_store_ids(assistant, thread, tools))
     if question.strip():
-        reply = answer(question, index, previous, attributes)
+        reply = scripted(question, st.scripts) or answer(question, index, previous, attributes)
     else:
         reply = Answer((Segment(NOT_FOUND),))
     lines = _request_lines()

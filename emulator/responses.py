@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 
 from emulator.errors import ApiError, invalid, not_found
 from emulator.faults import RUN_KINDS, STREAM_KINDS
-from emulator.search import NOT_FOUND, Answer, Segment, answer, split_tokens
+from emulator.search import NOT_FOUND, Answer, Segment, answer, scripted, split_tokens
 from emulator.state import json_body, new_id, now, paginate, state, word_count
 from emulator.timeline import Chunk, Event, Job, pump
 from emulator.validation import (
@@ -540,7 +540,7 @@ def create_response() -> Any:
                 raise not_found("vector store", vs, param="tools")
         index, attributes = st.index_for(store_ids)
         if question.strip() and store_ids:
-            reply = answer(question, index, previous, attributes)
+            reply = scripted(question, st.scripts) or answer(question, index, previous, attributes)
         else:
             reply = Answer((Segment(NOT_FOUND),), (), question)
         lines = _request_lines()

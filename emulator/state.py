@@ -87,6 +87,8 @@ class State:
         self.responses: dict[str, Any] = {}
         self.jobs: dict[str, Job] = {}
         self.faults = FaultQueue()
+        # (substring of a question, markdown to answer it with verbatim), set by tests.
+        self.scripts: list[tuple[str, str]] = []
         self.stats: Counter[str] = Counter()
         self.version = 0  # bumped whenever what a search can find changes
         self._indexes: dict[tuple[tuple[str, ...], int], tuple[Bm25Index, dict]] = {}

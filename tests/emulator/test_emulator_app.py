@@ -188,3 +188,24 @@ def test_hundreds_of_concurrent_streams(run_emulator) -> None:
         ends = list(pool.map(one, range(200)))
     assert ends == ["response.completed"] * 200
     assert stats(emu)["POST /v1/responses"] == 200
+
+
+def test_scripted_answers_come_back_verbatim(emu, client: OpenAI, assistant_id: str) -> None:
+    markdown = "## Steps\n\n```sh\npip install docschat\n```\n\n- one\n- two"
+    r = httpx.post(
+        f"{emu.url}/_emulator/answers",
+        json={"answers": [{"match": "steps please", "text": markdown}]},
+    )
+    assert r.status_code == 200
+    bad = httpx.post(f"{emu.url}/_emulator/answers", json={"answers": [{"match": 1}]})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        run = client.beta.threads.create_and_run(
+            assistant_id=assistant_id,
+            thread={"messages": [{"role": "user", "content": "The install steps please"}]},
+        )
+        finished_run(client, run.thread_id, run.id)
+        [message] = client.beta.threads.messages.list(run.thread_id, run_id=run.id).data
+    assert message.content[0].text.value == markdown
+    assert httpx.delete(f"{emu.url}/_emulator/answers").json() == {"answers": 0}

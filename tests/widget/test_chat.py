@@ -11,7 +11,6 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from proxy.render import to_html
 from tests.conftest import Stack, wait_until
 from tests.widget.conftest import MESSAGES, HostSite, Widget
 
@@ -144,13 +143,15 @@ def test_answers_render_headings_lists_tables_links_and_code_with_copy(
     widget: Widget, page: Page, context: BrowserContext, stack: Stack
 ) -> None:
     context.grant_permissions(["clipboard-read", "clipboard-write"])
+    # The emulator answers this question with the rich markdown, end to end through the proxy.
+    r = httpx.post(
+        f"{stack.emulator_url}/_emulator/answers",
+        json={"answers": [{"match": "rich install guide", "text": RICH}]},
+    )
+    assert r.status_code == 200, r.text
     widget.goto()
     widget.open()
-    ask_and_wait(widget, "How do I install docschat?", 1)
-
-    # Serve the stored answer with richer HTML, made by the server's own renderer.
-    rich = to_html(RICH)
-    widget.rewrite_answers(lambda m: m.update(html=rich))
+    widget.ask("Show me the rich install guide, please")
     answer = widget.wait_answers(1)
     bubble = answer.locator(".bubble")
     expect(bubble.get_by_role("heading", name="Installing docschat")).to_be_visible()
