@@ -118,15 +118,6 @@ class JobStore:
                 )
             )
 
-    def renew(self, job_id: int, **values: Any) -> bool:
-        """Extend the lease (and store progress); False when the job is no longer ours."""
-        values["lease_expires_at"] = utcnow() + self.lease
-        with self.db.session() as s:
-            return (
-                s.execute(update(AnswerJob).where(self._mine(job_id)).values(**values)).rowcount
-                == 1
-            )
-
     def release(self, job_id: int, next_poll_at: datetime, **values: Any) -> bool:
         """Give the job back, to be looked at again at `next_poll_at`."""
         values.update(next_poll_at=next_poll_at, lease_owner=None, lease_expires_at=None)

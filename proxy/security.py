@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -148,9 +147,3 @@ def _request_id() -> str:
     if 0 < len(given) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_.") for c in given):
         return given
     return uuid.uuid4().hex
-
-
-def same_site(url: str, origin: str) -> bool:
-    """Whether a URL belongs to an origin."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" == origin

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from proxy.models import ACTIVE_JOB_STATES, AnswerJob, utcnow
+from proxy.openapi import describe
 from proxy.security import chat_page_csp
 
 WIDGET = Path(__file__).resolve().parent.parent / "static" / "widget"
@@ -73,12 +76,6 @@ def metrics() -> Response:
 
 def _overdue_jobs(db: Any) -> float:
     """Unfinished answers that should have been looked at more than 5 seconds ago."""
-    from datetime import timedelta
-
-    from sqlalchemy import func, select
-
-    from proxy.models import ACTIVE_JOB_STATES, AnswerJob, utcnow
-
     try:
         with db.read() as s:
             return float(
@@ -99,6 +96,4 @@ def _overdue_jobs(db: Any) -> float:
 @web.get("/api/openapi.json")
 def openapi() -> Any:
     """This service's OpenAPI description."""
-    from proxy.openapi import describe
-
     return jsonify(describe())

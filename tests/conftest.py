@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import signal
 import socket
@@ -11,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -322,13 +320,3 @@ def start_stack(
 def api_mode(request: pytest.FixtureRequest) -> str:
     """Each upstream API mode in turn."""
     return request.param
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Keep the Assistants deprecation warnings of the SDK out of test output."""
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="openai")
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON for WebSocket sends in tests."""
-    return json.dumps(value)
