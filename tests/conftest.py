@@ -262,14 +262,17 @@ class Stack:
         return wait_until(finished, timeout=timeout, every=0.1)
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Answer jobs as stored (id, state, run id, stream cursor)."""
+        """Answer jobs as stored (id, state, thread and run ids, stream cursor)."""
         from sqlalchemy import create_engine, text
 
         engine = create_engine(self.db_url)
         try:
             with engine.connect() as conn:
                 rows = conn.execute(
-                    text("SELECT id, state, run_id, stream_cursor FROM answer_jobs ORDER BY id")
+                    text(
+                        "SELECT id, state, thread_id, run_id, stream_cursor"
+                        " FROM answer_jobs ORDER BY id"
+                    )
                 ).mappings()
                 return [dict(r) for r in rows]
         finally:

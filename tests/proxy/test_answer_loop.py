@@ -227,3 +227,24 @@ def test_health_answers(start_stack):
         "database": "ok",
         "upstream": "ok",
     }
+
+
+def test_runs_bound_the_context_and_the_answer_length(start_stack, api_mode):
+    from openai import OpenAI
+
+    stack = start_stack(
+        DOCSCHAT_API=api_mode, DOCSCHAT_CONTEXT_TURNS="5", DOCSCHAT_MAX_ANSWER_TOKENS="300"
+    )
+    sid = stack.new_session()
+    stack.ask(sid, "How do I install docschat?")
+    stack.answers(sid)
+    [job] = stack.jobs()
+    client = OpenAI(api_key="sk-test", base_url=stack.emulator.base_url)
+    if api_mode == "assistants":
+        run = client.beta.threads.runs.retrieve(job["run_id"], thread_id=job["thread_id"])
+        assert run.truncation_strategy.type == "last_messages"
+        assert run.truncation_strategy.last_messages == 5
+        assert run.max_completion_tokens == 300
+    else:
+        response = client.responses.retrieve(job["run_id"])
+        assert response.truncation == "auto" and response.max_output_tokens == 300

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 
 
@@ -24,6 +25,16 @@ def test_switching_modes_keeps_history_and_seeds_the_new_conversation(start_stac
     stats = stack.stats()
     assert stats.get("POST /v1/conversations") == 1
     assert stats.get("POST /v1/responses") == 1
+    # The new conversation was seeded with the session's earlier turns.
+    conversation = stack.jobs()[1]["thread_id"]
+    items = httpx.get(
+        f"{stack.emulator.base_url}/conversations/{conversation}/items",
+        params={"order": "asc"},
+        headers={"Authorization": "Bearer sk-test"},
+    ).json()["data"]
+    texts = [part["text"] for item in items for part in item.get("content", [])]
+    assert texts[0] == "How do I install docschat?"
+    assert before[1]["text"][:20] in texts[1]
 
 
 @pytest.mark.skipif(
