@@ -270,6 +270,9 @@ def run_proxy(
     proc = start(["serve", "--port", str(port)], env, tmp / f"proxy-{name}.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
+        # One answer first, so that one-off costs (lazy imports, first connections) are not
+        # counted: a docs site's service runs for days.
+        proxy_session(f"http://127.0.0.1:{port}", port, 1, [])
         emu.reset()
         sampler = Sampler(proc.pid)
         records, wall = drive(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -61,26 +62,8 @@ class JobStore:
     def claim(self, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs, each the oldest unfinished one of its session."""
         now = utcnow()
-        older = aliased(AnswerJob)
-        earlier_unfinished = exists().where(
-            older.session_id == AnswerJob.session_id,
-            older.id < AnswerJob.id,
-            older.state.in_(ACTIVE_JOB_STATES),
-        )
-        due = (
-            select(AnswerJob.id)
-            .where(
-                AnswerJob.state.in_(ACTIVE_JOB_STATES),
-                AnswerJob.next_poll_at <= now,
-                or_(AnswerJob.lease_expires_at.is_(None), AnswerJob.lease_expires_at < now),
-                ~earlier_unfinished,
-            )
-            .order_by(AnswerJob.next_poll_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=AnswerJob)
-        )
         with self.db.session() as s:
-            ids = list(s.scalars(due))
+            ids = list(s.scalars(_due().limit(limit), {"now": now}))
             if not ids:
                 return []
             s.execute(
@@ -110,13 +93,13 @@ class JobStore:
             ).rowcount
 
     def next_due(self) -> datetime | None:
-        """When the earliest unfinished job wants attention."""
+        """When the earliest unfinished job can next be claimed (a leased one when its lease ends).
+
+        Jobs queued behind an earlier question of their session are left out: the end of that
+        question wakes the worker.
+        """
         with self.db.read() as s:
-            return s.scalar(
-                select(func.min(AnswerJob.next_poll_at)).where(
-                    AnswerJob.state.in_(ACTIVE_JOB_STATES)
-                )
-            )
+            return s.scalar(_next_due())
 
     def release(self, job_id: int, next_poll_at: datetime, **values: Any) -> bool:
         """Give the job back, to be looked at again at `next_poll_at`."""
@@ -271,6 +254,46 @@ class JobStore:
                 )
             ).all()
         return {f: (t or u, u) for f, t, u in rows}
+
+
+def _first_of_session() -> Any:
+    """True for a job with no earlier unfinished job in its session (answers go in order)."""
+    older = aliased(AnswerJob)
+    return ~exists().where(
+        older.session_id == AnswerJob.session_id,
+        older.id < AnswerJob.id,
+        older.state.in_(ACTIVE_JOB_STATES),
+    )
+
+
+@cache
+def _due() -> Select[tuple[int]]:
+    """Due, unleased jobs first in their session, locked for claiming (built once: it is hot)."""
+    now = bindparam("now")
+    return (
+        select(AnswerJob.id)
+        .where(
+            AnswerJob.state.in_(ACTIVE_JOB_STATES),
+            AnswerJob.next_poll_at <= now,
+            or_(AnswerJob.lease_expires_at.is_(None), AnswerJob.lease_expires_at < now),
+            _first_of_session(),
+        )
+        .order_by(AnswerJob.next_poll_at)
+        .with_for_update(skip_locked=True, of=AnswerJob)
+    )
+
+
+@cache
+def _next_due() -> Select[tuple[datetime]]:
+    """The earliest time a job first in its session can be claimed."""
+    lease = AnswerJob.lease_expires_at
+    ready = case(
+        (and_(lease.is_not(None), lease > AnswerJob.next_poll_at), lease),
+        else_=AnswerJob.next_poll_at,
+    )
+    return select(func.min(ready)).where(
+        AnswerJob.state.in_(ACTIVE_JOB_STATES), _first_of_session()
+    )
 
 
 def _pid(owner: str) -> int:

@@ -1,0 +1,39 @@
+"""The job queue on a real database: what is claimable, and when the worker should look again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from proxy.chat import Chat
+from proxy.config import Settings
+from proxy.db import Database
+from proxy.events import Bus, Hub
+from proxy.jobs import JobStore
+from proxy.models import utcnow
+
+
+def test_a_leased_job_is_not_due_again_until_its_lease_ends(db_url: str) -> None:
+    """A job being streamed or started must not make the worker tick again and again."""
+    db = Database(db_url)
+    db.upgrade()
+    try:
+        chat = Chat(Settings.from_env({}), db, Bus(Hub()))
+        sid = chat.create_session()
+        chat.ask(sid, "How do I install docschat?")
+        chat.ask(sid, "And how do I upgrade it?")  # waits behind the first, in order
+        store = JobStore(db, "host:1:abc", lease_seconds=30)
+
+        (job,) = store.claim(10)  # only the first question of the session is claimable
+        assert store.claim(10) == []
+
+        due = store.next_due()
+        assert due is not None
+        assert due >= utcnow() + timedelta(seconds=25), "the lease holder's job looks due now"
+
+        # Once the first answer is given back for a poll in 2 s, that is the next time to look.
+        store.release(job.id, utcnow() + timedelta(seconds=2))
+        due = store.next_due()
+        assert due is not None
+        assert timedelta(seconds=1) < due - utcnow() <= timedelta(seconds=2)
+    finally:
+        db.dispose()
