@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -258,7 +259,7 @@ def run_proxy(
         "DATABASE_URL": db_url,
         "DOCSCHAT_API": "assistants",
         "DOCSCHAT_STREAMING": "1" if streaming else "0",
-        "DOCSCHAT_WORKER_THREADS": str(max(64, opts.sessions + 16)),
+        "DOCSCHAT_WORKER_THREADS": os.environ.get("X_THREADS") or str(max(64, opts.sessions + 16)),
         "DOCSCHAT_RATE_SESSION_MINUTE": "100000",
         "DOCSCHAT_RATE_IP_MINUTE": "100000",
         "DOCSCHAT_RATE_GLOBAL_MINUTE": "100000",

@@ -22,7 +22,7 @@ from proxy.models import (
     utcnow,
 )
 from proxy.render import Rendered
-from proxy.upstream.base import Turn
+from proxy.upstream.base import Begun, Turn
 
 
 @dataclass
@@ -62,17 +62,15 @@ class JobStore:
     def claim(self, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs, each the oldest unfinished one of its session."""
         now = utcnow()
+        claim = (
+            update(AnswerJob)
+            .where(AnswerJob.id.in_(_due().limit(limit).scalar_subquery()))
+            .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
+            .returning(*_JOB_COLUMNS)
+        )
         with self.db.session() as s:
-            ids = list(s.scalars(_due().limit(limit), {"now": now}))
-            if not ids:
-                return []
-            s.execute(
-                update(AnswerJob)
-                .where(AnswerJob.id.in_(ids))
-                .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
-            )
-            rows = s.scalars(select(AnswerJob).where(AnswerJob.id.in_(ids))).all()
-            return [_detach(r) for r in rows]
+            rows = s.connection().execute(claim, {"now": now}).all()
+        return sorted((Job(**row._mapping) for row in rows), key=lambda job: job.id)
 
     def free_dead_leases(self, host: str, alive: Callable[[int], bool]) -> int:
         """Expire leases held by processes of this host that no longer run (a crash or kill -9)."""
@@ -115,24 +113,23 @@ class JobStore:
         with self.db.read() as s:
             return bool(s.scalar(select(AnswerJob.stop_requested).where(AnswerJob.id == job_id)))
 
-    def thread_of(self, session_id: str) -> tuple[str, str] | None:
-        """The session's upstream (api, thread id), if it has one."""
+    def prompt(self, job: Job, api: str, budget: int) -> tuple[str, str | None, list[Turn]]:
+        """A job's question, its session's thread on `api` (if any) and, without one, the newest
+        finished turns before the question within `budget` characters to seed a new thread."""
         with self.db.read() as s:
+            question = s.scalar(select(Message.text).where(Message.id == job.question_id)) or ""
             row = s.execute(
                 select(UpstreamThread.api, UpstreamThread.thread_id).where(
-                    UpstreamThread.session_id == session_id
+                    UpstreamThread.session_id == job.session_id
                 )
             ).first()
-        return (row[0], row[1]) if row else None
-
-    def history(self, session_id: str, before_id: int, budget: int) -> list[Turn]:
-        """The newest finished turns before a question, within `budget` characters."""
-        with self.db.read() as s:
+            if row is not None and row[0] == api:
+                return question, row[1], []
             rows = s.execute(
                 select(Message.role, Message.text)
                 .where(
-                    Message.session_id == session_id,
-                    Message.id < before_id,
+                    Message.session_id == job.session_id,
+                    Message.id < job.question_id,
                     Message.status == "done",
                     Message.text != "",
                 )
@@ -145,34 +142,36 @@ class JobStore:
                 break
             budget -= len(text)
             turns.append(Turn(role, text))
-        return turns[::-1]
+        return question, None, turns[::-1]
 
     def text_of(self, message_id: int) -> str:
         """A message's text as stored (the part of an answer streamed so far)."""
         with self.db.read() as s:
             return s.scalar(select(Message.text).where(Message.id == message_id)) or ""
 
-    def question(self, question_id: int) -> str:
-        """The text of a job's question."""
-        with self.db.read() as s:
-            return s.scalar(select(Message.text).where(Message.id == question_id)) or ""
-
-    def started(self, job: Job, api: str, thread_id: str, run_id: str, new_thread: bool) -> bool:
-        """Record the upstream run (and a new thread for the session)."""
+    def started(
+        self,
+        job: Job,
+        begun: Begun,
+        api: str,
+        poll_at: datetime | None = None,
+    ) -> bool:
+        """Record the upstream run (and a new thread for the session); with `poll_at`, also give
+        the job back until then (a polled run), in the same transaction."""
         now = utcnow()
+        values: dict[str, Any] = {
+            "api": api,
+            "thread_id": begun.thread_id,
+            "run_id": begun.run_id,
+            "state": "running",
+            "started_at": now,
+            "lease_expires_at": now + self.lease,
+        }
+        if poll_at is not None:
+            values.update(next_poll_at=poll_at, lease_owner=None, lease_expires_at=None)
+        thread_id, new_thread = begun.thread_id, begun.new_thread
         with self.db.session() as s:
-            done = s.execute(
-                update(AnswerJob)
-                .where(self._mine(job.id))
-                .values(
-                    api=api,
-                    thread_id=thread_id,
-                    run_id=run_id,
-                    state="running",
-                    started_at=now,
-                    lease_expires_at=now + self.lease,
-                )
-            ).rowcount
+            done = s.execute(update(AnswerJob).where(self._mine(job.id)).values(**values)).rowcount
             if done and new_thread:
                 row = s.scalar(
                     select(UpstreamThread).where(UpstreamThread.session_id == job.session_id)
@@ -302,6 +301,5 @@ def _pid(owner: str) -> int:
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
-def _detach(row: AnswerJob) -> Job:
-    """A plain copy of a job row's fields, safe to use after its session is gone."""
-    return Job(**{f.name: getattr(row, f.name) for f in fields(Job)})
+# A claimed job's columns, named as Job's fields.
+_JOB_COLUMNS = [getattr(AnswerJob, f.name).label(f.name) for f in fields(Job)]

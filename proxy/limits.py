@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from proxy.config import Settings
 from proxy.db import Database
@@ -26,8 +25,8 @@ PRUNE_EVERY = 300.0  # seconds between two clean-ups of expired database counter
 class Counters(Protocol):
     """Windowed counters shared by every process."""
 
-    def add(self, key: str, window: int, amount: int, ttl: int) -> int:
-        """Add to a counter and return its new value."""
+    def add(self, items: list[tuple[str, int, int, int]]) -> None:
+        """Add `amount` to each (key, window, amount, ttl) counter, all at once."""
         ...
 
     def get(self, key: str, window: int) -> int:
@@ -48,6 +47,11 @@ BUMP = text(
     'INSERT INTO counters (key, "window", count, expires_at) VALUES (:key, :window, 1, :expires) '
     'ON CONFLICT (key, "window") DO UPDATE SET count = counters.count + 1 RETURNING count'
 ).bindparams(bindparam("expires", type_=UTCDateTime()))
+ADD = text(
+    'INSERT INTO counters (key, "window", count, expires_at) '
+    "VALUES (:key, :window, :amount, :expires) "
+    'ON CONFLICT (key, "window") DO UPDATE SET count = counters.count + :amount'
+).bindparams(bindparam("expires", type_=UTCDateTime()))
 PREVIOUS = text('SELECT count FROM counters WHERE key = :key AND "window" = :window')
 
 
@@ -56,22 +60,16 @@ class DatabaseCounters:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        dialect = db.engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._pruned = time.monotonic()
         self._prune_lock = threading.Lock()
 
-    def add(self, key: str, window: int, amount: int, ttl: int) -> int:
+    def add(self, items: list[tuple[str, int, int, int]]) -> None:
         self._maybe_prune()
-        expires = datetime.now(UTC) + timedelta(seconds=ttl)
-        stmt = self._insert(Counter).values(
-            key=key, window=window, count=amount, expires_at=expires
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key", "window"], set_={"count": Counter.count + amount}
-        ).returning(Counter.count)
+        now = datetime.now(UTC)
         with self.db.session() as s:
-            return int(s.execute(stmt).scalar_one())
+            for key, window, amount, ttl in items:
+                params = {"key": key, "window": window, "amount": amount}
+                s.execute(ADD, {**params, "expires": now + timedelta(seconds=ttl)})
 
     def get(self, key: str, window: int) -> int:
         with self.db.read() as s:
@@ -120,13 +118,12 @@ class RedisCounters:
 
         self.redis: Any = redis.Redis.from_url(url)
 
-    def add(self, key: str, window: int, amount: int, ttl: int) -> int:
-        name = f"docschat:{key}:{window}"
+    def add(self, items: list[tuple[str, int, int, int]]) -> None:
         pipe = self.redis.pipeline()
-        pipe.incrby(name, amount)
-        pipe.expire(name, ttl)
-        value, _ = pipe.execute()
-        return int(value)
+        for key, window, amount, ttl in items:
+            pipe.incrby(f"docschat:{key}:{window}", amount)
+            pipe.expire(f"docschat:{key}:{window}", ttl)
+        pipe.execute()
 
     def get(self, key: str, window: int) -> int:
         return int(self.redis.get(f"docschat:{key}:{window}") or 0)
@@ -252,9 +249,10 @@ class Limits:
     def spent(self, tokens: int, now: float | None = None) -> None:
         """Count one finished answer and the upstream tokens it used."""
         day = int((time.time() if now is None else now) // DAY)
-        self.counters.add("answers", day, 1, DAY + 3600)
+        items = [("answers", day, 1, DAY + 3600)]
         if tokens:
-            self.counters.add("tokens", day, tokens, DAY + 3600)
+            items.append(("tokens", day, tokens, DAY + 3600))
+        self.counters.add(items)
 
 
 def _resting(now: float) -> ApiError:

@@ -218,14 +218,9 @@ class Worker:
 
     def _start(self, job: Job, upstream: Upstream) -> None:
         """Start the run, on the session's thread (or a new one seeded with its history)."""
-        question = self.store.question(job.question_id)
-        known = self.store.thread_of(job.session_id)
-        thread_id = known[1] if known and known[0] == upstream.api else None
-        history = []
-        if thread_id is None:
-            history = self.store.history(
-                job.session_id, job.question_id, self.settings.history_chars
-            )
+        question, thread_id, history = self.store.prompt(
+            job, upstream.api, self.settings.history_chars
+        )
         metadata = {"docschat_job": str(job.id)}
         log.info(
             "answer job %s: starting on %s (%s)",
@@ -241,8 +236,8 @@ class Worker:
             self._consume(job, upstream, events)
             return
         begun = self._call("start", lambda: upstream.begin(thread_id, question, history, metadata))
-        if self.store.started(job, upstream.api, begun.thread_id, begun.run_id, begun.new_thread):
-            self.store.release(job.id, utcnow() + timedelta(seconds=self.timing.delay(0)))
+        poll_at = utcnow() + timedelta(seconds=self.timing.delay(0))
+        self.store.started(job, begun, upstream.api, poll_at=poll_at)
 
     def _consume(self, job: Job, upstream: Upstream, events: Iterator[StreamEvent]) -> None:
         """Follow a stream: push coalesced deltas, save progress, finish at its end."""
@@ -254,9 +249,7 @@ class Worker:
         try:
             for event in events:
                 if isinstance(event, Begun):
-                    if not self.store.started(
-                        job, upstream.api, event.thread_id, event.run_id, event.new_thread
-                    ):
+                    if not self.store.started(job, event, upstream.api):
                         return
                     job.thread_id, job.run_id, started = event.thread_id, event.run_id, utcnow()
                 elif isinstance(event, Delta):
