@@ -249,8 +249,9 @@ def summarise(
 
 
 def run_proxy(
-    tmp: Path, name: str, streaming: bool, opts: argparse.Namespace, db_url: str
+    tmp: Path, name: str, streaming: bool, opts: argparse.Namespace, db_url: str, split: bool
 ) -> dict[str, Any]:
+    """docschat as one `serve` process, or (split) a web process and a worker sharing Redis."""
     emu = Emulator(tmp, opts.latency_ms, opts.tokens_per_second if streaming else 0)
     port = free_port()
     env = {
@@ -267,15 +268,21 @@ def run_proxy(
         "DOCSCHAT_WS_PER_IP": "100000",
         "DOCSCHAT_LOG_LEVEL": "WARNING",
     }
+    if split:
+        env.update(REDIS_URL=opts.redis_url, DOCSCHAT_RUN_POLLER="0")
+        _clear_redis(opts.redis_url)
     prepare(env, db_url)
     proc = start(["serve", "--port", str(port)], env, tmp / f"proxy-{name}.log")
+    procs = [proc]
+    if split:
+        procs.append(start(["worker"], env, tmp / f"worker-{name}.log"))
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         # One answer first, so that one-off costs (lazy imports, first connections) are not
         # counted: a docs site's service runs for days.
         proxy_session(f"http://127.0.0.1:{port}", port, 1, [])
         emu.reset()
-        sampler = Sampler(proc.pid)
+        sampler = Sampler(*(p.pid for p in procs))
         records, wall = drive(
             proxy_session,
             lambda i: (f"http://127.0.0.1:{port}", port, opts.questions),
@@ -286,9 +293,19 @@ def run_proxy(
             name, records, wall, emu, opts.sessions * opts.questions, sampler, streaming
         )
     finally:
-        proc.terminate()
-        proc.wait()
+        for p in procs:
+            p.terminate()
+            p.wait()
         emu.stop()
+
+
+def _clear_redis(url: str) -> None:
+    """Forget counters of an earlier run (the rate limits live there in split mode)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter("docschat:*"):
+        client.delete(key)
 
 
 def run_baseline(tmp: Path, opts: argparse.Namespace) -> dict[str, Any]:
@@ -330,7 +347,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=2000)
     parser.add_argument("--tokens-per-second", type=float, default=40)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--modes", default="baseline,poll,stream")
+    parser.add_argument(
+        "--modes",
+        default="baseline,poll,stream,poll-split,stream-split",
+        help="'-split': a web process and a worker process sharing the database and Redis",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     opts = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="docschat-bench-"))
     results = []
@@ -338,17 +360,20 @@ def main() -> None:
         if mode == "baseline":
             results.append(run_baseline(tmp, opts))
             continue
-        if opts.db == "postgres":
+        if opts.db == "postgres":  # a schema per mode
             db_url = (
-                "postgresql+psycopg://127.0.0.1:5432/test?options=-csearch_path%3Dbench_" + mode
+                "postgresql+psycopg://127.0.0.1:5432/test?options=-csearch_path%3Dbench_"
+                + mode.replace("-", "_")
             )
             import psycopg
 
             with psycopg.connect("postgresql://127.0.0.1:5432/test", autocommit=True) as c:
-                c.execute(f"DROP SCHEMA IF EXISTS bench_{mode} CASCADE; CREATE SCHEMA bench_{mode}")
+                schema = "bench_" + mode.replace("-", "_")
+                c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
         else:
             db_url = f"sqlite:///{tmp / (mode + '.db')}"
-        results.append(run_proxy(tmp, mode, mode == "stream", opts, db_url))
+        streaming, split = mode.startswith("stream"), mode.endswith("-split")
+        results.append(run_proxy(tmp, mode, streaming, opts, db_url, split))
         print(json.dumps(results[-1]), flush=True)
     base = next((r for r in results if r["mode"] == "baseline"), None)
     cols = [

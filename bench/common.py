@@ -53,10 +53,10 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 class Sampler:
-    """Samples a process's CPU time and peak RSS in the background."""
+    """Samples the CPU time and peak RSS (summed) of some processes in the background."""
 
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
+    def __init__(self, *pids: int) -> None:
+        self.procs = [psutil.Process(pid) for pid in pids]
         self.peak_rss = 0
         self._stop = threading.Event()
         self._cpu0 = self._cpu()
@@ -65,15 +65,15 @@ class Sampler:
         self._thread.start()
 
     def _cpu(self) -> float:
-        t = self.proc.cpu_times()
-        return t.user + t.system
+        return sum(t.user + t.system for t in (p.cpu_times() for p in self.procs))
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
+                rss = sum(p.memory_info().rss for p in self.procs)
             except psutil.Error:
                 return
+            self.peak_rss = max(self.peak_rss, rss)
             self._stop.wait(0.2)
 
     def stop(self) -> None:
