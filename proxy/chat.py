@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from proxy.config import Settings
@@ -26,8 +27,8 @@ from proxy.models import (
 )
 
 
-def message_dict(m: Message, feedback: str | None = None) -> dict[str, Any]:
-    """A message as the API and the WebSocket show it."""
+def message_dict(m: Message | Row[Any], feedback: str | None = None) -> dict[str, Any]:
+    """A message (a model or a row of its columns) as the API and the WebSocket show it."""
     return {
         "id": m.id,
         "role": m.role,
@@ -39,6 +40,24 @@ def message_dict(m: Message, feedback: str | None = None) -> dict[str, Any]:
         "created_at": m.created_at.isoformat(),
         "feedback": feedback,
     }
+
+
+@cache
+def _conversation() -> Select[Any]:
+    """A session's messages after an id with their ratings, in one statement that also tells an
+    unknown session (no row) from an empty one (one row of nulls). Built once: readers poll it."""
+    m, f = Message.__table__.c, Feedback.__table__.c
+    return (
+        select(m.id, m.role, m.text, m.html, m.status, m.stopped, m.sources, m.created_at, f.rating)
+        .select_from(ChatSession.__table__)
+        .outerjoin(
+            Message.__table__,
+            and_(m.session_id == ChatSession.__table__.c.id, m.id > bindparam("after")),
+        )
+        .outerjoin(Feedback.__table__, f.message_id == m.id)
+        .where(ChatSession.__table__.c.id == bindparam("sid"))
+        .order_by(m.id)
+    )
 
 
 def _encodable(text: str) -> bool:
@@ -109,15 +128,13 @@ class Chat:
 
     def messages(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
         """The session's messages with ids above `after`, oldest first."""
-        with self.db.read() as s:
-            self._session(s, sid)
-            rows = s.execute(
-                select(Message, Feedback.rating)
-                .outerjoin(Feedback, Feedback.message_id == Message.id)
-                .where(Message.session_id == sid, Message.id > after)
-                .order_by(Message.id)
-            ).all()
-        return [message_dict(m, rating) for m, rating in rows]
+        if not isinstance(sid, str) or len(sid) > 64:
+            raise not_found()
+        with self.db.reader() as c:
+            rows = c.execute(_conversation(), {"sid": sid, "after": after}).all()
+        if not rows:
+            raise not_found()
+        return [message_dict(row, row.rating) for row in rows if row.id is not None]
 
     def message(self, message_id: int) -> dict[str, Any] | None:
         """One message by id (for events), or None when it is gone."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,6 +49,15 @@ class Database:
                 s.connection(execution_options={"sqlite_deferred": True})
             # Closing (not rolling back) ends the transaction without expiring loaded objects.
             yield s
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A read-only transaction on a plain connection: no ORM, for the hottest reads."""
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection.execution_options(sqlite_deferred=True)
+            with connection.begin():
+                yield connection
 
     def upgrade(self) -> None:
         """Apply every Alembic migration up to the newest."""
