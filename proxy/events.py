@@ -76,6 +76,9 @@ class Bus:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.origin = uuid.uuid4().hex
+        # Whether this process holds WebSockets. A worker-only process leaves the events channel
+        # alone: every streamed word of every answer passes there, and it has nobody to tell.
+        self.readers = True
         # Reads a message by id, for events too large to travel whole (set by services.build).
         self.loader: Callable[[int], dict[str, Any] | None] | None = None
 
@@ -103,6 +106,13 @@ class Bus:
                 return
             event = {"type": "message", "message": message}
         self.hub.deliver(data["s"], event)
+
+    def _channels(self) -> list[str]:
+        """The shared channels this process needs: events for readers, jobs for a worker."""
+        wanted = [CHANNEL] if self.readers else []
+        if getattr(self, "on_job", None) is not None:
+            wanted.append("docschat_jobs")
+        return wanted
 
     def start(self) -> None:
         """Begin listening to other processes."""
@@ -176,8 +186,8 @@ class PostgresBus(Bus):
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    conn.execute("LISTEN docschat_jobs")
+                    for channel in self._channels():
+                        conn.execute(f"LISTEN {channel}")
                     delay = 0.2
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
@@ -225,7 +235,7 @@ class RedisBus(Bus):
         while not self._stop.is_set():
             try:
                 pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL, "docschat_jobs")
+                pubsub.subscribe(*self._channels())
                 delay = 0.2
                 while not self._stop.is_set():
                     item = pubsub.get_message(timeout=1.0)

@@ -108,11 +108,6 @@ class JobStore:
                 == 1
             )
 
-    def stop_requested(self, job_id: int) -> bool:
-        """Whether the reader asked to stop this answer."""
-        with self.db.read() as s:
-            return bool(s.scalar(select(AnswerJob.stop_requested).where(AnswerJob.id == job_id)))
-
     def prompt(self, job: Job, api: str, budget: int) -> tuple[str, str | None, list[Turn]]:
         """A job's question, its session's thread on `api` (if any) and, without one, the newest
         finished turns before the question within `budget` characters to seed a new thread."""
@@ -182,20 +177,31 @@ class JobStore:
                     row.api, row.thread_id, row.created_at = api, thread_id, now
         return bool(done)
 
-    def show_progress(self, job: Job, text: str, cursor: int | None) -> Message | None:
-        """Store the text streamed so far; None when the job is no longer ours."""
+    def show_progress(self, job: Job, text: str, cursor: int | None) -> bool | None:
+        """Store the text streamed so far and renew the lease, in one transaction.
+
+        Returns whether the reader asked to stop, or None when the job is no longer ours.
+        """
         now = utcnow()
+        values: dict[str, Any] = {"lease_expires_at": now + self.lease}
+        if cursor is not None:
+            values["stream_cursor"] = cursor
+        renew = (
+            update(AnswerJob)
+            .where(self._mine(job.id))
+            .values(**values)
+            .returning(AnswerJob.stop_requested)
+        )
         with self.db.session() as s:
-            values: dict[str, Any] = {"lease_expires_at": now + self.lease}
-            if cursor is not None:
-                values["stream_cursor"] = cursor
-            if not s.execute(update(AnswerJob).where(self._mine(job.id)).values(**values)).rowcount:
+            stop = s.execute(renew).scalar()
+            if stop is None:
                 return None
-            message = s.get(Message, job.message_id)
-            if message is None:
-                return None
-            message.text, message.status = text, "streaming"
-            return message
+            s.execute(
+                update(Message)
+                .where(Message.id == job.message_id)
+                .values(text=text, status="streaming")
+            )
+            return bool(stop)
 
     def finish(
         self,

@@ -261,9 +261,10 @@ class Worker:
                         last_push = now
                     if now - last_save >= SAVE_EVERY:
                         last_save = now
-                        if self.store.show_progress(job, visible(text), cursor) is None:
-                            return
-                        if self.store.stop_requested(job.id):
+                        stop = self.store.show_progress(job, visible(text), cursor)
+                        if stop is None:
+                            return  # another worker has it now
+                        if stop:
                             self._stop(job, text)
                             return
                 elif isinstance(event, Ended):

@@ -85,8 +85,9 @@ class Services:
         self.db.dispose()
 
 
-def build(settings: Settings, *, with_worker: bool) -> Services:
-    """Wire one process's parts; `with_worker` also runs the answer poller here."""
+def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Services:
+    """Wire one process's parts; `with_worker` also runs the answer poller here, `readers` says
+    whether it serves WebSockets (a worker-only process does not)."""
     db = Database(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -96,6 +97,7 @@ def build(settings: Settings, *, with_worker: bool) -> Services:
     hub = Hub()
     metrics = Metrics()
     bus = make_bus(hub, settings.database_url, settings.redis_url)
+    bus.readers = readers
     limits = Limits(settings, make_counters(settings, db))
     upstreams = Upstreams(settings, db)
     worker: Worker | None = None
