@@ -145,7 +145,9 @@ class PostgresBus(Bus):
         self.dsn = dsn
         self.on_job = on_job
         self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the notifying connection
+        self._queue_lock = threading.Lock()
+        self._queued: list[tuple[str, str]] = []
         self._conn: Any = None
         self._thread: threading.Thread | None = None
 
@@ -157,19 +159,34 @@ class PostgresBus(Bus):
         self._notify("docschat_jobs", "")
 
     def _notify(self, channel: str, payload: str) -> None:
+        """NOTIFY, batched: while one thread talks to the database, others queue their payloads,
+        and the next one to get the connection sends every queued payload in one statement. Many
+        answers streaming at once then cost a few round trips, not one per word."""
+        with self._queue_lock:
+            self._queued.append((channel, payload))
+        with self._lock:
+            with self._queue_lock:
+                batch, self._queued = self._queued, []
+            if batch:
+                self._send_batch(batch)
+
+    def _send_batch(self, batch: list[tuple[str, str]]) -> None:
         import psycopg
 
-        with self._lock:
-            for attempt in range(2):
-                try:
-                    if self._conn is None or self._conn.closed:
-                        self._conn = psycopg.connect(self.dsn, autocommit=True)
-                    self._conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
-                    return
-                except psycopg.Error:
-                    self._conn = None
-                    if attempt:
-                        log.warning("could not NOTIFY other processes")
+        channels, payloads = [c for c, _ in batch], [p for _, p in batch]
+        for attempt in range(2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.dsn, autocommit=True)
+                self._conn.execute(
+                    "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)",
+                    (channels, payloads),
+                )
+                return
+            except psycopg.Error:
+                self._conn = None
+                if attempt:
+                    log.warning("could not NOTIFY other processes")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._listen, name="pg-listen", daemon=True)
