@@ -540,6 +540,17 @@ def _sqlite_file(tmp: Path) -> Iterator[str]:
 # --- part 3: answers/s with 1, 2 and 4 workers ---------------------------------------------------
 
 
+def _wait_ready(tmp: Path, n: int, timeout: float = 60) -> None:
+    """Wait until every worker of a run says it is running (warmed up and claiming)."""
+    deadline = time.monotonic() + timeout
+    logs = [tmp / f"worker-{n}-{i}.log" for i in range(n)]
+    while time.monotonic() < deadline:
+        if all(p.exists() and "worker running" in p.read_text() for p in logs):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("workers did not come up")
+
+
 async def _readers(url: str, count: int, seconds: float, latency: float) -> dict[str, Any]:
     port = int(url.rsplit(":", 1)[1])
     samples: list[float] = []
@@ -627,7 +638,7 @@ def part_workers(
                     )
                     for i in range(n)
                 ]
-                time.sleep(3)
+                _wait_ready(tmp, n)  # warmed up: a fresh process loads the SDK first
                 cpu0 = {w.pid: _cpu(w.pid) for w in workers}
                 others = {"web": web.pid, "emulator": emulator.proc.pid}
                 others0 = {k: _tree_cpu(pid) for k, pid in others.items()}

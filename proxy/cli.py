@@ -31,6 +31,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from proxy.services import build
 
     services = build(settings, with_worker=True, readers=False)
+    if services.worker is not None:
+        services.worker.ready.wait(60)
     print("docschat worker running", flush=True)
     done = threading.Event()
     _until_signal(done.set)

@@ -90,6 +90,7 @@ class Worker:
         self._ticking = threading.Lock()
         self._again = threading.Event()
         self._paused_until = 0.0  # monotonic time before which the upstream asked us to wait
+        self.ready = threading.Event()  # set once warmed up and ticking
 
     @staticmethod
     def new_owner() -> str:
@@ -99,7 +100,7 @@ class Worker:
     # --- scheduling -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start ticking (at once, then every tick interval or sooner when work is due)."""
+        """Warm up, then tick (at once, then every tick interval or sooner when work is due)."""
         try:
             freed = self.store.free_dead_leases(socket.gethostname(), _alive)
             if freed:
@@ -116,11 +117,24 @@ class Worker:
             next_run_time=datetime.now().astimezone(),
             misfire_grace_time=None,
         )
-        self.scheduler.start()
+        threading.Thread(target=self._warm_then_tick, name="warm-up", daemon=True).start()
+
+    def _warm_then_tick(self) -> None:
+        # The openai SDK loads most of itself on first use, a second or more of CPU per process
+        # (several under load); paying it before the first claim keeps it off the first answers.
+        try:
+            self.upstream().warm()
+        except Exception:
+            log.warning("could not load the upstream client ahead of answers", exc_info=True)
+        with self._lock:  # not after stop()
+            if not self._stopping:
+                self.scheduler.start()
+        self.ready.set()
 
     def stop(self) -> None:
         """Stop ticking and wait for running work to end."""
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.pool.shutdown(wait=True, cancel_futures=True)
