@@ -74,6 +74,7 @@ class Worker:
         upstream: Callable[[], Upstream],
         limits: Limits | None = None,
         metrics: Metrics | None = None,
+        warm: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -90,6 +91,7 @@ class Worker:
         self._ticking = threading.Lock()
         self._again = threading.Event()
         self._paused_until = 0.0  # monotonic time before which the upstream asked us to wait
+        self.warm = warm
         self.ready = threading.Event()  # set once warmed up and ticking
 
     @staticmethod
@@ -117,15 +119,16 @@ class Worker:
             next_run_time=datetime.now().astimezone(),
             misfire_grace_time=None,
         )
-        threading.Thread(target=self._warm_then_tick, name="warm-up", daemon=True).start()
-
-    def _warm_then_tick(self) -> None:
-        # The openai SDK loads most of itself on first use, a second or more of CPU per process
-        # (several under load); paying it before the first claim keeps it off the first answers.
-        try:
-            self.upstream().warm()
-        except Exception:
-            log.warning("could not load the upstream client ahead of answers", exc_info=True)
+        if self.warm is not None:
+            # The openai SDK loads most of itself on first use: a second or more of CPU per
+            # process, several under load, that would land on the first answers. Loading it
+            # here, in the starting thread, also keeps that import (which compiles code) from
+            # running beside other threads that compile code (CPython 3.11's compiler state
+            # is not thread-safe: "AST constructor recursion depth mismatch").
+            try:
+                self.warm()
+            except Exception:
+                log.warning("could not load the upstream client ahead of answers", exc_info=True)
         with self._lock:  # not after stop()
             if not self._stopping:
                 self.scheduler.start()

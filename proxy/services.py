@@ -17,7 +17,7 @@ from proxy.metrics import Metrics
 from proxy.poller import Worker
 from proxy.provision import recorded, setup
 from proxy.upstream.base import Upstream
-from proxy.upstream.factory import default_api, make_client, make_upstream
+from proxy.upstream.factory import default_api, make_client, make_upstream, warm_sdk
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,9 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
     worker: Worker | None = None
     if with_worker:
         store = JobStore(db, Worker.new_owner(), settings.lease_seconds)
-        worker = Worker(settings, store, bus, upstreams, limits, metrics)
+        worker = Worker(
+            settings, store, bus, upstreams, limits, metrics, warm=lambda: warm_sdk(settings)
+        )
 
     def wake() -> None:
         if worker is not None:

@@ -145,11 +145,6 @@ class AssistantsUpstream:
                 self.assistant_id
             )
 
-    def warm(self) -> None:
-        """Load the SDK's thread, run and message resources and their types."""
-        threads = self.client.beta.threads
-        _ = (threads.runs, threads.messages)
-
     def forget(self, thread_id: str) -> None:
         """Delete the thread upstream."""
         with translated("delete thread"):

@@ -148,7 +148,3 @@ class Upstream(Protocol):
     def probe(self) -> None:
         """One cheap request that fails with UpstreamError when the upstream cannot serve us."""
         ...
-
-    def warm(self) -> None:
-        """Load the parts of the SDK that answers use (no request is made)."""
-        ...

@@ -22,6 +22,16 @@ def make_client(settings: Settings, *, retries: int = 2, timeout: float | None =
     )
 
 
+def warm_sdk(settings: Settings) -> None:
+    """Load the SDK resources (and their types) that answers use; no request is made."""
+    client = make_client(settings, retries=0)
+    api = settings.api or ""
+    if api in ("", "assistants"):
+        _ = (client.beta.threads.runs, client.beta.threads.messages)
+    if api in ("", "responses"):
+        _ = (client.responses, client.conversations.items)
+
+
 def default_api(settings: Settings) -> str:
     """The mode to use when neither settings nor setup chose one."""
     if settings.api:

@@ -138,10 +138,6 @@ class ResponsesUpstream:
             else:
                 fast.models.list()
 
-    def warm(self) -> None:
-        """Load the SDK's response and conversation resources and their types."""
-        _ = (self.client.responses, self.client.conversations.items)
-
     def forget(self, thread_id: str) -> None:
         """Delete the conversation upstream."""
         with translated("delete conversation"):

@@ -169,9 +169,13 @@ class Stacks:
 
     def start(self, latency_ms: int = 200, tokens_per_second: float = 40, **env: str) -> Stack:
         """An emulator and a proxy that lets both host-site origins embed the widget."""
-        emulator = serve_in_thread(
-            EmulatorOptions(latency_ms=latency_ms, tokens_per_second=tokens_per_second)
-        )
+        # Building an emulator (werkzeug compiles its routes) and running setup (imports and
+        # migrations compile code) must not overlap in this process: CPython 3.11's compiler
+        # state is shared between threads ("AST constructor recursion depth mismatch").
+        with self.setup_lock:
+            emulator = serve_in_thread(
+                EmulatorOptions(latency_ms=latency_ms, tokens_per_second=tokens_per_second)
+            )
         settings = {
             "DOCSCHAT_ALLOWED_ORIGINS": f"{self.host.url},{self.host.other_url}",
             "DOCSCHAT_MAX_QUESTION_CHARS": "500",
