@@ -103,9 +103,10 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
     worker: Worker | None = None
     if with_worker:
         store = JobStore(db, Worker.new_owner(), settings.lease_seconds)
-        worker = Worker(
-            settings, store, bus, upstreams, limits, metrics, warm=lambda: warm_sdk(settings)
-        )
+        # A worker of its own warms up before claiming (scaled-out workers start under load);
+        # a web process with the poller inside starts fast and pays on its first answer.
+        warm = None if readers else (lambda: warm_sdk(settings))
+        worker = Worker(settings, store, bus, upstreams, limits, metrics, warm=warm)
 
     def wake() -> None:
         if worker is not None:
