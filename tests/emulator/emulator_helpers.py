@@ -78,6 +78,17 @@ def finished_run(client: OpenAI, thread_id: str, run_id: str, timeout: float = 1
         return wait_for(check, timeout)
 
 
+def asked_and_finished(client: OpenAI, assistant_id: str, question: str) -> Any:
+    """Ask on a new thread (create_and_run) and wait for the run to end; returns the run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        run = client.beta.threads.create_and_run(
+            assistant_id=assistant_id,
+            thread={"messages": [{"role": "user", "content": question}]},
+        )
+    return finished_run(client, run.thread_id, run.id)
+
+
 def finished_response(client: OpenAI, response_id: str, timeout: float = 10.0) -> Any:
     """Poll a response until it leaves queued/in_progress."""
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from emulator_helpers import Docs, finished_run, sdk, stats, upload_docs
+from emulator_helpers import Docs, asked_and_finished, sdk, stats, upload_docs
 from openai import NotFoundError, OpenAI
 
 from emulator.options import EmulatorOptions
@@ -140,13 +140,7 @@ def test_files_and_vector_store_files(client: OpenAI, docs: Docs) -> None:
 
 def test_stats_count_requests_by_template(emu, client: OpenAI, assistant_id: str) -> None:
     httpx.post(f"{emu.url}/_emulator/stats/reset")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        run = client.beta.threads.create_and_run(
-            assistant_id=assistant_id,
-            thread={"messages": [{"role": "user", "content": "How do I install docschat?"}]},
-        )
-        finished_run(client, run.thread_id, run.id)
+    asked_and_finished(client, assistant_id, "How do I install docschat?")
     counts = stats(emu)
     assert counts["POST /v1/threads/runs"] == 1
     polls = counts["GET /v1/threads/{thread_id}/runs/{run_id}"]
@@ -158,13 +152,7 @@ def test_stats_count_requests_by_template(emu, client: OpenAI, assistant_id: str
 
 
 def test_timings_record_each_run(emu, client: OpenAI, assistant_id: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        run = client.beta.threads.create_and_run(
-            assistant_id=assistant_id,
-            thread={"messages": [{"role": "user", "content": "How do I install docschat?"}]},
-        )
-        finished_run(client, run.thread_id, run.id)
+    run = asked_and_finished(client, assistant_id, "How do I install docschat?")
     timing = httpx.get(f"{emu.url}/_emulator/timings").json()[run.id]
     assert timing["created"] < timing["first_token"] <= timing["completed"]
     assert timing["first_token"] - timing["created"] == pytest.approx(0.1, abs=0.01)
@@ -199,13 +187,9 @@ def test_scripted_answers_come_back_verbatim(emu, client: OpenAI, assistant_id: 
     assert r.status_code == 200
     bad = httpx.post(f"{emu.url}/_emulator/answers", json={"answers": [{"match": 1}]})
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    run = asked_and_finished(client, assistant_id, "The install steps please")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        run = client.beta.threads.create_and_run(
-            assistant_id=assistant_id,
-            thread={"messages": [{"role": "user", "content": "The install steps please"}]},
-        )
-        finished_run(client, run.thread_id, run.id)
         [message] = client.beta.threads.messages.list(run.thread_id, run_id=run.id).data
     assert message.content[0].text.value == markdown
     assert httpx.delete(f"{emu.url}/_emulator/answers").json() == {"answers": 0}
