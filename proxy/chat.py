@@ -60,6 +60,11 @@ def _conversation() -> Select[Any]:
     )
 
 
+def _plausible(sid: Any) -> bool:
+    """Whether a session id is worth looking up (ids are made by us and never longer)."""
+    return isinstance(sid, str) and len(sid) <= 64
+
+
 def _encodable(text: str) -> bool:
     """False for strings with lone surrogates (valid JSON escapes, but not storable text)."""
     try:
@@ -112,7 +117,7 @@ class Chat:
         return sid
 
     def _session(self, s: Session, sid: str) -> ChatSession:
-        found = s.get(ChatSession, sid) if isinstance(sid, str) and len(sid) <= 64 else None
+        found = s.get(ChatSession, sid) if _plausible(sid) else None
         if found is None:
             raise not_found()
         return found
@@ -128,7 +133,7 @@ class Chat:
 
     def messages(self, sid: str, after: int = 0) -> list[dict[str, Any]]:
         """The session's messages with ids above `after`, oldest first."""
-        if not isinstance(sid, str) or len(sid) > 64:
+        if not _plausible(sid):
             raise not_found()
         with self.db.reader() as c:
             rows = c.execute(_conversation(), {"sid": sid, "after": after}).all()

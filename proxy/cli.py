@@ -30,9 +30,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from proxy.services import build
 
-    services = build(settings, with_worker=True, readers=False)
-    if services.worker is not None:
-        services.worker.ready.wait(60)
+    services = build(settings, with_worker=True, readers=False)  # warmed up when it returns
     print("docschat worker running", flush=True)
     done = threading.Event()
     _until_signal(done.set)

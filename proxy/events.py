@@ -79,6 +79,8 @@ class Bus:
         # Whether this process holds WebSockets. A worker-only process leaves the events channel
         # alone: every streamed word of every answer passes there, and it has nobody to tell.
         self.readers = True
+        # Called when another process says a job is waiting (set by services.build in workers).
+        self.on_job: Callable[[], None] | None = None
         # Reads a message by id, for events too large to travel whole (set by services.build).
         self.loader: Callable[[int], dict[str, Any] | None] | None = None
 
@@ -90,6 +92,9 @@ class Bus:
 
     def _send(self, payload: str) -> None:
         """Reach other processes (nothing to do for a single process)."""
+
+    def notify_job(self) -> None:
+        """Tell workers in other processes that a job is waiting (none for a single process)."""
 
     def _received(self, payload: str) -> None:
         """An event from the shared channel: deliver it unless it is our own."""
@@ -110,7 +115,7 @@ class Bus:
     def _channels(self) -> list[str]:
         """The shared channels this process needs: events for readers, jobs for a worker."""
         wanted = [CHANNEL] if self.readers else []
-        if getattr(self, "on_job", None) is not None:
+        if self.on_job is not None:
             wanted.append("docschat_jobs")
         return wanted
 
@@ -140,10 +145,9 @@ def _fitting(event: dict[str, Any]) -> list[dict[str, Any]]:
 class PostgresBus(Bus):
     """Cross-process events over PostgreSQL LISTEN/NOTIFY."""
 
-    def __init__(self, hub: Hub, dsn: str, on_job: Any = None) -> None:
+    def __init__(self, hub: Hub, dsn: str) -> None:
         super().__init__(hub)
         self.dsn = dsn
-        self.on_job = on_job
         self._stop = threading.Event()
         self._lock = threading.Lock()  # the notifying connection
         self._queue_lock = threading.Lock()
@@ -220,12 +224,11 @@ class PostgresBus(Bus):
 class RedisBus(Bus):
     """Cross-process events over Redis pub/sub (REDIS_URL)."""
 
-    def __init__(self, hub: Hub, url: str, on_job: Any = None) -> None:
+    def __init__(self, hub: Hub, url: str) -> None:
         super().__init__(hub)
         import redis
 
         self.redis = redis.Redis.from_url(url)
-        self.on_job = on_job
         self._stop = threading.Event()
 
     def _send(self, payload: str) -> None:

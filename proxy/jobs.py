@@ -288,17 +288,36 @@ def _due() -> Select[tuple[int]]:
     )
 
 
-@cache
-def _next_due() -> Select[tuple[datetime]]:
-    """The earliest time a job first in its session can be claimed."""
+def _ready_at() -> Any:
+    """When a job can next be claimed: its poll time, or the end of a later-ending lease."""
     lease = AnswerJob.lease_expires_at
-    ready = case(
+    return case(
         (and_(lease.is_not(None), lease > AnswerJob.next_poll_at), lease),
         else_=AnswerJob.next_poll_at,
     )
-    return select(func.min(ready)).where(
+
+
+@cache
+def _next_due() -> Select[tuple[datetime]]:
+    """The earliest time a job first in its session can be claimed."""
+    return select(func.min(_ready_at())).where(
         AnswerJob.state.in_(ACTIVE_JOB_STATES), _first_of_session()
     )
+
+
+def overdue(db: Database, grace: float) -> int:
+    """Unfinished answers that could have been claimed more than `grace` seconds ago (a job
+    whose lease a worker keeps renewing, such as a streaming one, is not overdue)."""
+    late = utcnow() - timedelta(seconds=grace)
+    with db.read() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(AnswerJob)
+                .where(AnswerJob.state.in_(ACTIVE_JOB_STATES), _ready_at() < late)
+            )
+            or 0
+        )
 
 
 def _pid(owner: str) -> int:

@@ -92,7 +92,6 @@ class Worker:
         self._again = threading.Event()
         self._paused_until = 0.0  # monotonic time before which the upstream asked us to wait
         self.warm = warm
-        self.ready = threading.Event()  # set once warmed up and ticking
 
     @staticmethod
     def new_owner() -> str:
@@ -129,15 +128,11 @@ class Worker:
                 self.warm()
             except Exception:
                 log.warning("could not load the upstream client ahead of answers", exc_info=True)
-        with self._lock:  # not after stop()
-            if not self._stopping:
-                self.scheduler.start()
-        self.ready.set()
+        self.scheduler.start()
 
     def stop(self) -> None:
         """Stop ticking and wait for running work to end."""
-        with self._lock:
-            self._stopping = True
+        self._stopping = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -111,9 +111,7 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
     def wake() -> None:
         if worker is not None:
             worker.wake()
-        notify = getattr(bus, "notify_job", None)
-        if notify is not None:
-            notify()
+        bus.notify_job()
 
     def forget(api: str, thread_id: str, runs: list[tuple[str, str]]) -> None:
         threading.Thread(
@@ -122,8 +120,8 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
 
     chat = Chat(settings, db, bus, limits, wake=wake, forget=forget)
     bus.loader = chat.message
-    if worker is not None and hasattr(bus, "on_job"):
-        bus.on_job = worker.wake  # type: ignore[attr-defined]
+    if worker is not None:
+        bus.on_job = worker.wake
     bus.start()
     if worker is not None:
         worker.start()

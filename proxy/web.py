@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
-from proxy.models import ACTIVE_JOB_STATES, AnswerJob, utcnow
+from proxy.jobs import overdue
 from proxy.openapi import describe
 from proxy.security import chat_page_csp
 
@@ -77,18 +76,7 @@ def metrics() -> Response:
 def _overdue_jobs(db: Any) -> float:
     """Unfinished answers that should have been looked at more than 5 seconds ago."""
     try:
-        with db.read() as s:
-            return float(
-                s.scalar(
-                    select(func.count())
-                    .select_from(AnswerJob)
-                    .where(
-                        AnswerJob.state.in_(ACTIVE_JOB_STATES),
-                        AnswerJob.next_poll_at < utcnow() - timedelta(seconds=5),
-                    )
-                )
-                or 0
-            )
+        return float(overdue(db, 5.0))
     except Exception:
         return float("nan")
 

@@ -8,7 +8,7 @@ from proxy.chat import Chat
 from proxy.config import Settings
 from proxy.db import Database
 from proxy.events import Bus, Hub
-from proxy.jobs import JobStore
+from proxy.jobs import JobStore, overdue
 from proxy.models import utcnow
 
 
@@ -35,5 +35,22 @@ def test_a_leased_job_is_not_due_again_until_its_lease_ends(db_url: str) -> None
         due = store.next_due()
         assert due is not None
         assert timedelta(seconds=1) < due - utcnow() <= timedelta(seconds=2)
+    finally:
+        db.dispose()
+
+
+def test_overdue_counts_late_jobs_but_not_ones_a_worker_holds(db_url: str) -> None:
+    """The /metrics gauge: a job being streamed is busy, a job nobody picked up is late."""
+    db = Database(db_url)
+    db.upgrade()
+    try:
+        chat = Chat(Settings.from_env({}), db, Bus(Hub()))
+        chat.ask(chat.create_session(), "How do I install docschat?")
+        store = JobStore(db, "host:1:abc", lease_seconds=30)
+        (job,) = store.claim(10)
+        store.release(job.id, utcnow() - timedelta(seconds=10))  # given back, then forgotten
+        assert overdue(db, 5.0) == 1
+        (job,) = store.claim(10)  # a worker holds it again (its poll time is still past)
+        assert overdue(db, 5.0) == 0
     finally:
         db.dispose()
