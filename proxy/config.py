@@ -52,7 +52,7 @@ class Settings:
         "DOCSCHAT_STREAMING", True, "Stream answers token by token; polling stays the fallback."
     )
     poll_min_interval: float = _setting(
-        "DOCSCHAT_POLL_MIN_INTERVAL", 0.25, "Shortest wait in seconds between two polls of a run."
+        "DOCSCHAT_POLL_MIN_INTERVAL", 0.1, "Shortest wait in seconds between two polls of a run."
     )
     poll_max_interval: float = _setting(
         "DOCSCHAT_POLL_MAX_INTERVAL", 5.0, "Longest wait in seconds between two polls of a run."

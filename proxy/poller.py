@@ -24,6 +24,7 @@ from proxy.limits import Limits
 from proxy.metrics import Metrics
 from proxy.models import Message, utcnow
 from proxy.render import plain, render_answer, visible
+from proxy.timing import Timing
 from proxy.upstream.base import (
     Begun,
     Delta,
@@ -39,28 +40,6 @@ T = TypeVar("T")
 
 DELTA_EVERY = 0.05  # seconds between two delta pushes to readers
 SAVE_EVERY = 0.5  # seconds between two saves of a streaming message
-
-
-class Timing:
-    """Learns how long runs take, to look again when an answer is likely ready."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.estimate = settings.run_estimate
-        self._lock = threading.Lock()
-
-    def learn(self, lower: float, upper: float) -> None:
-        """A run finished between `lower` and `upper` seconds after it started."""
-        seen = (lower + upper) / 2 if lower > 0 else upper
-        with self._lock:
-            self.estimate = 0.7 * self.estimate + 0.3 * seen
-
-    def delay(self, elapsed: float) -> float:
-        """Seconds until the next look at a run that has been going for `elapsed` seconds."""
-        low, high = self.settings.poll_min_interval, self.settings.poll_max_interval
-        if elapsed < self.estimate:
-            return max(low, self.estimate - elapsed + 0.02)
-        return min(high, low + 0.25 * (elapsed - self.estimate))
 
 
 class Worker:
@@ -248,7 +227,7 @@ class Worker:
             self._consume(job, upstream, events)
             return
         begun = self._call("start", lambda: upstream.begin(thread_id, question, history, metadata))
-        poll_at = utcnow() + timedelta(seconds=self.timing.delay(0))
+        poll_at = utcnow() + timedelta(seconds=self.timing.first_look())
         self.store.started(job, begun, upstream.api, poll_at=poll_at)
 
     def _consume(self, job: Job, upstream: Upstream, events: Iterator[StreamEvent]) -> None:
@@ -283,7 +262,7 @@ class Worker:
                     self._push(job, text, shown)
                     elapsed = (utcnow() - started).total_seconds()
                     if event.state.status == "completed":
-                        self.timing.learn(elapsed, elapsed)
+                        self.timing.ended(elapsed)
                     self._finish(job, event.state)
                     return
         except UpstreamError:
@@ -315,11 +294,15 @@ class Worker:
         state = self._call("poll", lambda: upstream.poll(job.thread_id or "", job.run_id or ""))
         elapsed = (utcnow() - (job.started_at or utcnow())).total_seconds()
         if state.finished:
+            # Only completed runs say how long answers take; a failure can come at any time.
             if state.status == "completed":
-                self.timing.learn(elapsed - self.settings.poll_min_interval, elapsed)
+                self.timing.looked(job.id, elapsed, finished=True)
+            else:
+                self.timing.forget(job.id)
             self._finish(job, state)
             return
-        self.store.release(job.id, utcnow() + timedelta(seconds=self.timing.delay(elapsed)))
+        wait = self.timing.looked(job.id, elapsed, finished=False)
+        self.store.release(job.id, utcnow() + timedelta(seconds=wait))
 
     def _finish(self, job: Job, state: RunState) -> None:
         """Write the answer (or a readable error) into the pending message, exactly once."""
