@@ -8,6 +8,7 @@ from typing import Any
 
 from openai import OpenAI
 
+from proxy.upstream import sse
 from proxy.upstream.base import (
     Answer,
     Begun,
@@ -73,43 +74,45 @@ class AssistantsUpstream:
         self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
     ) -> Iterator[StreamEvent]:
         """Start a run with stream=True and translate its events."""
+        threads = self.client.beta.threads
         with translated("stream run"):
             if thread_id is None:
-                events = self.client.beta.threads.create_and_run(
+                request = threads.with_streaming_response.create_and_run(
                     thread={"messages": _messages(history, question)},
                     stream=True,
                     **self._run_args(question, metadata),
                 )
             else:
-                events = self.client.beta.threads.runs.create(
+                request = threads.runs.with_streaming_response.create(
                     thread_id,
                     additional_messages=[{"role": "user", "content": question}],
                     stream=True,
                     **self._run_args(question, metadata),
                 )
+            events = sse.opened(request)
         return self._events(events, new_thread=thread_id is None)
 
-    def _events(self, events: Any, new_thread: bool) -> Iterator[StreamEvent]:
+    def _events(self, events: Iterator[sse.Event], new_thread: bool) -> Iterator[StreamEvent]:
         """Begun on run creation, Delta per text fragment, Ended with the final messages."""
-        messages: list[Any] = []
-        with events, translated("stream run"):
-            for event in events:
-                name = event.event
+        messages: list[dict[str, Any]] = []
+        with translated("stream run"):
+            for name, data in events:
                 if name == "thread.run.created":
-                    yield Begun(event.data.thread_id, event.data.id, new_thread=new_thread)
+                    yield Begun(data["thread_id"], data["id"], new_thread=new_thread)
                 elif name == "thread.message.delta":
-                    for part in event.data.delta.content or []:
-                        if part.type == "text" and part.text and part.text.value:
-                            yield Delta(part.text.value)
+                    for part in data["delta"].get("content") or []:
+                        value = (part.get("text") or {}).get("value")
+                        if part.get("type") == "text" and value:
+                            yield Delta(value)
                 elif name == "thread.message.completed":
-                    messages.append(event.data)
-                elif name.startswith("thread.run.") and event.data.status not in RUNNING:
-                    run = event.data
-                    if run.status == "in_progress" or run.status == "queued":
-                        continue
-                    answer = _answer(messages, run.id) if run.status == "completed" else None
-                    tokens = run.usage.total_tokens if run.usage else 0
-                    yield Ended(RunState(run.status, answer, tokens))
+                    messages.append(data)
+                elif name.startswith("thread.run.step."):
+                    continue  # a step's status is not the run's (OpenAI sends them; a step
+                    # "completed" comes before the run's answer is whole)
+                elif name.startswith("thread.run.") and data.get("status") not in RUNNING:
+                    status = data["status"]
+                    answer = _answer(messages, data["id"]) if status == "completed" else None
+                    yield Ended(RunState(status, answer, _tokens(data)))
                     return
         raise StreamBroken("the run's stream ended early")
 
@@ -119,18 +122,19 @@ class AssistantsUpstream:
 
     def poll(self, thread_id: str, run_id: str) -> RunState:
         """Retrieve the run; once completed, list its messages for the answer."""
+        runs, messages = self.client.beta.threads.runs, self.client.beta.threads.messages
         with translated("retrieve run"):
-            run = self.client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
-        if run.status in RUNNING:
+            run = sse.body(runs.with_raw_response.retrieve(run_id, thread_id=thread_id))
+        status = run.get("status")
+        if status in RUNNING:
             return RunState("running")
-        tokens = run.usage.total_tokens if run.usage else 0
-        if run.status != "completed":
-            return RunState(run.status, tokens=tokens)
+        if status != "completed":
+            return RunState(status, tokens=_tokens(run))
         with translated("list messages"):
-            page = self.client.beta.threads.messages.list(
-                thread_id, run_id=run_id, order="asc", limit=20
+            page = sse.body(
+                messages.with_raw_response.list(thread_id, run_id=run_id, order="asc", limit=20)
             )
-        return RunState("completed", _answer(page.data, run_id), tokens)
+        return RunState("completed", _answer(page["data"], run_id), _tokens(run))
 
     def cancel(self, thread_id: str, run_id: str) -> RunState:
         """Cancel the run upstream."""
@@ -157,29 +161,34 @@ def _messages(history: list[Turn], question: str) -> list[dict[str, str]]:
     return [*turns, {"role": "user", "content": question}]
 
 
-def _answer(messages: list[Any], run_id: str) -> Answer:
+def _tokens(run: dict[str, Any]) -> int:
+    """Tokens a run used, as its usage reports them (0 before it ends)."""
+    return int((run.get("usage") or {}).get("total_tokens") or 0)
+
+
+def _answer(messages: list[dict[str, Any]], run_id: str) -> Answer:
     """Join the run's assistant messages into one answer with its file citations."""
     text = ""
     citations: list[Citation] = []
     first_id = ""
     for message in messages:
-        if message.role != "assistant":
+        if message.get("role") != "assistant":
             continue
-        first_id = first_id or message.id
-        for part in message.content:
-            if part.type != "text":
+        first_id = first_id or message["id"]
+        for part in message.get("content") or []:
+            if part.get("type") != "text":
                 continue
             if text:
                 text += "\n\n"
             offset = len(text)
-            text += part.text.value
-            for note in part.text.annotations or []:
-                if note.type == "file_citation":
+            text += part["text"]["value"]
+            for note in part["text"].get("annotations") or []:
+                if note.get("type") == "file_citation":
                     citations.append(
                         Citation(
-                            offset + note.start_index,
-                            offset + note.end_index,
-                            note.file_citation.file_id,
+                            offset + note["start_index"],
+                            offset + note["end_index"],
+                            note["file_citation"]["file_id"],
                         )
                     )
     return Answer(first_id or run_id, text, citations)

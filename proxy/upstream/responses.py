@@ -7,6 +7,7 @@ from typing import Any
 
 from openai import OpenAI
 
+from proxy.upstream import sse
 from proxy.upstream.base import (
     Answer,
     Begun,
@@ -90,30 +91,38 @@ class ResponsesUpstream:
         new = thread_id is None
         conversation = self._conversation(history) if thread_id is None else thread_id
         with translated("stream response"):
-            events = self.client.responses.create(
-                **self._create_args(conversation, question, metadata), stream=True
+            events = sse.opened(
+                self.client.responses.with_streaming_response.create(
+                    **self._create_args(conversation, question, metadata), stream=True
+                )
             )
         return self._events(events, conversation, new)
 
     def resume(self, thread_id: str, run_id: str, cursor: int) -> Iterator[StreamEvent]:
         """Continue a response's stream after event number `cursor`."""
         with translated("resume stream"):
-            events = self.client.responses.retrieve(run_id, stream=True, starting_after=cursor)
+            events = sse.opened(
+                self.client.responses.with_streaming_response.retrieve(
+                    run_id, stream=True, starting_after=cursor
+                )
+            )
         return self._events(events, thread_id, False)
 
-    def _events(self, events: Any, conversation: str, new: bool) -> Iterator[StreamEvent]:
+    def _events(
+        self, events: Iterator[sse.Event], conversation: str, new: bool
+    ) -> Iterator[StreamEvent]:
         """Begun on creation, Delta per text fragment (with its sequence number), then Ended."""
-        with events, translated("stream response"):
-            for event in events:
-                kind = event.type
-                cursor = getattr(event, "sequence_number", None)
+        with translated("stream response"):
+            for _name, event in events:
+                kind = event.get("type")
+                cursor = event.get("sequence_number")
                 if kind == "response.created":
-                    yield Begun(conversation, event.response.id, new_thread=new)
+                    yield Begun(conversation, event["response"]["id"], new_thread=new)
                     yield Delta("", cursor)
                 elif kind == "response.output_text.delta":
-                    yield Delta(event.delta, cursor)
+                    yield Delta(event["delta"], cursor)
                 elif kind in ENDINGS:
-                    yield Ended(_state(event.response))
+                    yield Ended(_state(event["response"]))
                     return
                 elif cursor is not None:
                     yield Delta("", cursor)
@@ -122,12 +131,12 @@ class ResponsesUpstream:
     def poll(self, thread_id: str, run_id: str) -> RunState:
         """Retrieve the response; its output holds the answer once completed."""
         with translated("retrieve response"):
-            return _state(self.client.responses.retrieve(run_id))
+            return _state(sse.body(self.client.responses.with_raw_response.retrieve(run_id)))
 
     def cancel(self, thread_id: str, run_id: str) -> RunState:
         """Cancel the background response."""
         with translated("cancel response"):
-            return _state(self.client.responses.cancel(run_id))
+            return _state(sse.body(self.client.responses.with_raw_response.cancel(run_id)))
 
     def probe(self) -> None:
         """Retrieve the vector store (quickly) to show the upstream answers."""
@@ -144,40 +153,40 @@ class ResponsesUpstream:
             self.client.conversations.delete(thread_id)
 
 
-def _state(response: Any) -> RunState:
+def _state(response: dict[str, Any]) -> RunState:
     """Map a response object to a RunState, with the answer when it completed."""
-    status = response.status or "in_progress"
+    status = response.get("status") or "in_progress"
     if status in RUNNING:
         return RunState("running")
-    tokens = response.usage.total_tokens if response.usage else 0
+    tokens = int((response.get("usage") or {}).get("total_tokens") or 0)
     if status != "completed":
         return RunState(status, tokens=tokens)
     return RunState("completed", _answer(response), tokens)
 
 
-def _answer(response: Any) -> Answer:
+def _answer(response: dict[str, Any]) -> Answer:
     """The output message's text and its file citations."""
     text = ""
     citations: list[Citation] = []
     pages: dict[str, tuple[str, str]] = {}
-    for item in response.output or []:
-        if item.type == "file_search_call":
-            for hit in getattr(item, "results", None) or []:
-                attrs = hit.attributes or {}
-                if hit.file_id and isinstance(attrs.get("url"), str):
-                    pages[hit.file_id] = (str(attrs.get("title") or attrs["url"]), attrs["url"])
+    for item in response.get("output") or []:
+        if item.get("type") == "file_search_call":
+            for hit in item.get("results") or []:
+                attrs = hit.get("attributes") or {}
+                if hit.get("file_id") and isinstance(attrs.get("url"), str):
+                    pages[hit["file_id"]] = (str(attrs.get("title") or attrs["url"]), attrs["url"])
             continue
-        if item.type != "message":
+        if item.get("type") != "message":
             continue
-        for part in item.content:
-            if part.type != "output_text":
+        for part in item.get("content") or []:
+            if part.get("type") != "output_text":
                 continue
             if text:
                 text += "\n\n"
             offset = len(text)
-            text += part.text
-            for note in part.annotations or []:
-                if note.type == "file_citation":
-                    at = offset + note.index
-                    citations.append(Citation(at, at, note.file_id, note.filename or ""))
-    return Answer(response.id, text, citations, pages)
+            text += part["text"]
+            for note in part.get("annotations") or []:
+                if note.get("type") == "file_citation":
+                    at = offset + note["index"]
+                    citations.append(Citation(at, at, note["file_id"], note.get("filename") or ""))
+    return Answer(response["id"], text, citations, pages)
