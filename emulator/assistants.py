@@ -319,6 +319,36 @@ def run_obj(run: Run, at: float, status: str | None = None) -> dict[str, Any]:
     return obj
 
 
+def step_obj(run: Run, kind: str, created: float, ended: float | None = None) -> dict[str, Any]:
+    """A run step: the file search ("search") or the writing of the answer ("answer")."""
+    if kind == "search":
+        details: dict[str, Any] = {
+            "type": "tool_calls",
+            "tool_calls": [{"id": f"call_{run.id[4:]}", "type": "file_search", "file_search": {}}],
+        }
+    else:
+        message_id = run.message.id if run.message is not None else ""
+        details = {"type": "message_creation", "message_creation": {"message_id": message_id}}
+    return {
+        "id": f"step_{kind}_{run.id[4:]}",
+        "object": "thread.run.step",
+        "created_at": int(created),
+        "assistant_id": run.assistant_id,
+        "thread_id": run.thread_id,
+        "run_id": run.id,
+        "type": details["type"],
+        "status": "completed" if ended is not None else "in_progress",
+        "step_details": details,
+        "last_error": None,
+        "expired_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": int(ended) if ended is not None else None,
+        "metadata": {},
+        "usage": None,
+    }
+
+
 def _plan(run: Run, thread: Thread | None) -> list[Event]:
     """Every event a stream of this run will carry, each at its time."""
     job = run.job
@@ -330,8 +360,19 @@ def _plan(run: Run, thread: Thread | None) -> list[Event]:
     events.append(Event(c, "thread.run.queued", run_obj(run, c)))
     events.append(Event(job.start_at, "thread.run.in_progress", run_obj(run, job.start_at)))
     m = run.message
+    searched = any(t.get("type") == "file_search" for t in run.tools)
+    if searched:  # as OpenAI does, the search is a step of its own that ends before the answer
+        search = step_obj(run, "search", job.start_at)
+        events.append(Event(job.start_at, "thread.run.step.created", search))
+        events.append(Event(job.start_at, "thread.run.step.in_progress", search))
     if m is not None and job.token_times:
         t0 = job.token_times[0]
+        if searched:
+            done = step_obj(run, "search", job.start_at, ended=t0)
+            events.append(Event(t0, "thread.run.step.completed", done))
+        writing = step_obj(run, "answer", t0)
+        events.append(Event(t0, "thread.run.step.created", writing))
+        events.append(Event(t0, "thread.run.step.in_progress", writing))
         opened = {**message_obj(m, t0), "content": [], "status": "in_progress"}
         opened["completed_at"] = None
         events.append(Event(t0, "thread.message.created", opened))
@@ -355,6 +396,8 @@ def _plan(run: Run, thread: Thread | None) -> list[Event]:
         end = job.end_time
         if job.outcome == "completed":
             events.append(Event(end, "thread.message.completed", message_obj(m, end)))
+            written = step_obj(run, "answer", t0, ended=end)
+            events.append(Event(end, "thread.run.step.completed", written))
         elif job.outcome == "incomplete":
             events.append(Event(end, "thread.message.incomplete", message_obj(m, end)))
     if job.outcome != "never":

@@ -110,8 +110,21 @@ def test_streamed_deltas_join_to_the_final_message(
             if event.event == "thread.message.completed":
                 final = event.data
     assert events[:3] == ["thread.run.created", "thread.run.queued", "thread.run.in_progress"]
-    assert events[3:5] == ["thread.message.created", "thread.message.in_progress"]
-    assert events[-2:] == ["thread.message.completed", "thread.run.completed"]
+    # As OpenAI sends them: the file search is a step that ends before the answer's step begins.
+    assert events[3:10] == [
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.completed",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+    ]
+    assert events[-3:] == [
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.completed",
+    ]
     assert events.count("thread.message.delta") > 5
     assert text == final.content[0].text.value
     assert "--upgrade" in text
