@@ -84,9 +84,33 @@ def test_postgresql_restart_under_load_costs_errors_only_while_it_is_down(start_
     assert stack.proc.poll() is None
     # Refusals while the database was down were the one JSON error shape, never a crash.
     assert all(ok and status in (503, 409) for _, status, ok in refused), refused
+    # Once one question is accepted again, none is refused: dead pooled connections are found
+    # and replaced before use, not handed to a request first.
+    recovered = min(t for t, _, _ in accepted if t > back)
+    assert not [r for r in refused if r[0] > recovered], refused
     # Every accepted question is answered, including those in flight during the restart.
     for _, sid, question_id in accepted:
         wait_until(lambda s=sid, q=question_id: _answered(stack, s, q), timeout=40, every=0.2)
+
+
+def test_connections_left_idle_through_a_restart_are_replaced_before_use(private_pg):
+    from sqlalchemy import text
+
+    from proxy.db import Database
+
+    db = Database(private_pg.url, pool_size=4, max_overflow=0)
+    try:
+        held = [db.engine.connect() for _ in range(4)]  # fill the pool with live connections
+        for c in held:
+            c.execute(text("SELECT 1"))
+            c.close()
+        private_pg.stop()
+        private_pg.start()
+        # The first reads after the restart work: no request is handed a dead connection.
+        for _ in range(8):
+            assert db.fetch(text("SELECT 1"), {})[0][0] == 1
+    finally:
+        db.dispose()
 
 
 @pytest.fixture
