@@ -13,3 +13,8 @@ worker_connections = threads + 100
 timeout = 0  # WebSockets stay open for as long as the reader keeps the page
 graceful_timeout = 20
 keepalive = 5
+# Each worker listens on its own socket and the kernel spreads new connections over them. With
+# one shared socket, whichever worker is idle accepts a burst of keep-alive connections, and
+# one worker may serve them all while the other waits: GET /messages under wrk gave anywhere
+# from 600 to 2,200 requests/s from run to run; with this, 2,200-2,400 every time.
+reuse_port = True
