@@ -38,7 +38,10 @@ class Timing:
             early_at = self._early.pop(job_id, None)
             if finished:
                 if early_at is not None:
-                    self._learn((early_at + elapsed) / 2, early=True)
+                    # Still going at a look made once the estimate had passed: too early. (A
+                    # look before that, after a broken stream or a restart, says nothing.)
+                    if early_at >= self.estimate * (1 - LATER):
+                        self._learn((early_at + elapsed) / 2, early=True)
                 elif elapsed <= self.estimate * (1 + LATER):
                     # Done at a look made on time. A late look (the worker was busy) would find
                     # it done whatever the estimate, so it teaches nothing.

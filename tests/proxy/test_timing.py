@@ -72,3 +72,13 @@ def test_failed_runs_teach_nothing() -> None:
     clock.now = 20.0
     timing.looked(1, 2.0, finished=True)  # a new run of the same job, found done on time
     assert timing.first_look() < 2.0
+
+
+def test_looks_before_the_estimate_teach_nothing() -> None:
+    clock = Clock()
+    timing = Timing(Settings.from_env({"DOCSCHAT_RUN_ESTIMATE": "2.0"}), clock=clock)
+    clock.now = 10.0
+    timing.looked(1, 0.3, finished=False)  # polled at once after its stream broke
+    clock.now = 20.0
+    timing.looked(1, 2.5, finished=True)
+    assert timing.first_look() == 2.0
