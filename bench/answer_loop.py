@@ -235,6 +235,7 @@ def summarise(
         "requests_per_answer": round(emu.requests() / max(1, len(ok)), 2),
         "throughput_answers_per_s": round(len(ok) / wall, 2),
         "wall_s": round(wall, 1),
+        "error_samples": sorted({str(r["error"])[:200] for r in records if r.get("error")})[:5],
     }
     if streaming:
         first_span = run_time(emu, "first_token")

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from proxy.redis_pool import connect
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "docschat_events"
@@ -226,9 +228,7 @@ class RedisBus(Bus):
 
     def __init__(self, hub: Hub, url: str) -> None:
         super().__init__(hub)
-        import redis
-
-        self.redis = redis.Redis.from_url(url)
+        self.redis = connect(url)
         self._stop = threading.Event()
 
     def _send(self, payload: str) -> None:

@@ -16,6 +16,7 @@ from proxy.config import Settings
 from proxy.db import Database
 from proxy.errors import ApiError
 from proxy.models import Counter, UTCDateTime
+from proxy.redis_pool import connect
 
 MINUTE = 60
 DAY = 86400
@@ -114,9 +115,7 @@ class RedisCounters:
     """Counters in Redis (INCRBY with an expiry)."""
 
     def __init__(self, url: str) -> None:
-        import redis
-
-        self.redis: Any = redis.Redis.from_url(url)
+        self.redis: Any = connect(url)
 
     def add(self, items: list[tuple[str, int, int, int]]) -> None:
         pipe = self.redis.pipeline()
