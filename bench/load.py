@@ -518,7 +518,7 @@ def part_messages(tmp: Path, total: int, seconds: int, budget: float) -> dict[st
                 # hours of traffic have on a running site.
                 run_wrk(url, sid_file, 16, max(3, seconds // 2))
                 runs = []
-                for connections in (16, 64):
+                for connections in (8, 16, 64):
                     if time.monotonic() - began > budget:
                         break
                     runs.append(run_wrk(url, sid_file, connections, seconds))
