@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Select, Update, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -62,14 +62,9 @@ class JobStore:
     def claim(self, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs, each the oldest unfinished one of its session."""
         now = utcnow()
-        claim = (
-            update(AnswerJob)
-            .where(AnswerJob.id.in_(_due().limit(limit).scalar_subquery()))
-            .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
-            .returning(*_JOB_COLUMNS)
-        )
+        params = {"now": now, "limit": limit, "owner": self.owner, "until": now + self.lease}
         with self.db.session() as s:
-            rows = s.connection().execute(claim, {"now": now}).all()
+            rows = s.connection().execute(_claim(), params).all()
         return sorted((Job(**row._mapping) for row in rows), key=lambda job: job.id)
 
     def free_dead_leases(self, host: str, alive: Callable[[int], bool]) -> int:
@@ -285,6 +280,19 @@ def _due() -> Select[tuple[int]]:
         )
         .order_by(AnswerJob.next_poll_at)
         .with_for_update(skip_locked=True, of=AnswerJob)
+    )
+
+
+@cache
+def _claim() -> Update:
+    """Lease due jobs and return their fields. Built once: every worker runs it on every tick,
+    and building it anew cost more CPU than running it."""
+    due = _due().limit(bindparam("limit")).scalar_subquery()
+    return (
+        update(AnswerJob)
+        .where(AnswerJob.id.in_(due))
+        .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+        .returning(*_JOB_COLUMNS)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import socket
@@ -66,6 +67,7 @@ class Worker:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._inflight = 0
         self._lock = threading.Lock()
+        self._due: list[datetime] = []  # heap: when jobs this worker gave back are due again
         self._stopping = False
         self._ticking = threading.Lock()
         self._again = threading.Event()
@@ -85,8 +87,13 @@ class Worker:
             freed = self.store.free_dead_leases(socket.gethostname(), _alive)
             if freed:
                 log.info("took over %d answers from a worker that died on this host", freed)
+            # Answers given back before a restart: the first is looked at on time, the rest
+            # by the interval tick.
+            due = self.store.next_due()
+            if due is not None:
+                self._remember(due)
         except Exception:
-            log.exception("could not check for leases of dead workers")
+            log.exception("could not look for answers left by an earlier run")
         self.scheduler.add_job(
             self.tick,
             "interval",
@@ -167,12 +174,25 @@ class Worker:
             self.pool.submit(self._run, job)
 
     def _plan_next(self) -> None:
-        try:
-            due = self.store.next_due()
-        except Exception:
-            return
+        """Tick again when the earliest job this worker gave back is due. Other workers wake
+        for theirs, and the interval tick finds jobs whose worker died: asking the database for
+        the next due time on every tick of every worker cost as much as claiming."""
+        now = utcnow()
+        with self._lock:
+            while self._due and self._due[0] <= now:
+                heapq.heappop(self._due)  # due already: claimed now, or when a thread frees
+            due = self._due[0] if self._due else None
         if due is not None:
-            self.wake(max(due, utcnow()))
+            self.wake(due)
+
+    def _release(self, job: Job, at: datetime, **values: object) -> None:
+        """Give a job back until `at`, and remember to look then."""
+        self.store.release(job.id, at, **values)
+        self._remember(at)
+
+    def _remember(self, at: datetime) -> None:
+        with self._lock:
+            heapq.heappush(self._due, at)
 
     # --- one job --------------------------------------------------------------------------
 
@@ -229,6 +249,7 @@ class Worker:
         begun = self._call("start", lambda: upstream.begin(thread_id, question, history, metadata))
         poll_at = utcnow() + timedelta(seconds=self.timing.first_look())
         self.store.started(job, begun, upstream.api, poll_at=poll_at)
+        self._remember(poll_at)
 
     def _consume(self, job: Job, upstream: Upstream, events: Iterator[StreamEvent]) -> None:
         """Follow a stream: push coalesced deltas, save progress, finish at its end."""
@@ -302,7 +323,7 @@ class Worker:
             self._finish(job, state)
             return
         wait = self.timing.looked(job.id, elapsed, finished=False)
-        self.store.release(job.id, utcnow() + timedelta(seconds=wait))
+        self._release(job, utcnow() + timedelta(seconds=wait))
 
     def _finish(self, job: Job, state: RunState) -> None:
         """Write the answer (or a readable error) into the pending message, exactly once."""
@@ -385,7 +406,7 @@ class Worker:
 
     def _retry_later(self, job: Job, seconds: float) -> None:
         at = min(utcnow() + timedelta(seconds=seconds), job.deadline_at)
-        self.store.release(job.id, at, attempts=job.attempts + 1)
+        self._release(job, at, attempts=job.attempts + 1)
 
 
 def _alive(pid: int) -> bool:
