@@ -12,7 +12,7 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, updat
 from sqlalchemy.orm import Session
 
 from proxy.config import Settings
-from proxy.db import Database
+from proxy.db import Database, Query
 from proxy.errors import ApiError, not_found
 from proxy.events import Bus
 from proxy.limits import Limits
@@ -106,6 +106,7 @@ class Chat:
         self.limits = limits
         self.wake = wake or (lambda: None)
         self.forget = forget
+        self._listing = Query(db, _conversation())  # readers poll it: compiled once
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class Chat:
         """The session's messages with ids above `after`, oldest first."""
         if not _plausible(sid):
             raise not_found()
-        rows = self.db.fetch(_conversation(), {"sid": sid, "after": after})
+        rows = self.db.fetch(self._listing, {"sid": sid, "after": after})
         if not rows:
             raise not_found()
         # Unpacked by position: readers poll this, and named access on rows costs twice as much.

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, Row, make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import Select
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -53,15 +53,25 @@ class Database:
             # Closing (not rolling back) ends the transaction without expiring loaded objects.
             yield s
 
-    def fetch(self, statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
-        """Rows of one read-only statement, run without a transaction around it: one statement
-        is consistent by itself, and the hottest reads skip BEGIN and COMMIT (round trips on
-        PostgreSQL)."""
-        # SQLite: skip BEGIN (switching the isolation level costs more than the query);
-        # PostgreSQL: autocommit, so the driver sends neither BEGIN nor COMMIT.
-        single = {"single_statement": True} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
-        with self.engine.connect().execution_options(**single) as c:
-            return c.execute(statement, params).all()
+    def fetch(self, query: Query, params: dict[str, Any]) -> list[Sequence[Any]]:
+        """Rows of a prepared read-only query, run without a transaction around it (one
+        statement is consistent by itself) on a pooled driver connection."""
+        connection = self.engine.raw_connection()
+        try:
+            driver = connection.driver_connection
+            if not self.is_sqlite:  # no BEGIN and COMMIT round trips
+                driver.autocommit = True
+            try:
+                cursor = connection.cursor()
+                cursor.execute(query.sql, query.arguments(params))
+                rows = cursor.fetchall()
+                cursor.close()
+            finally:
+                if not self.is_sqlite:
+                    driver.autocommit = False
+        finally:
+            connection.close()  # back to the pool
+        return [query.convert(row) for row in rows]
 
     def upgrade(self) -> None:
         """Apply every Alembic migration up to the newest."""
@@ -77,6 +87,39 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+class Query:
+    """A read-only statement compiled once for a database, for `Database.fetch`: SQLAlchemy's
+    work on every execution cost as much as the rest of the hottest read (GET /messages)."""
+
+    def __init__(self, db: Database, statement: Select[Any]) -> None:
+        dialect = db.engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self._positions = compiled.positiontup  # SQLite's "?" parameters; None when named
+        # The columns' own result processing (timestamps, JSON), as SQLAlchemy would apply it.
+        processors = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        ]
+        self._convert = [(i, f) for i, f in enumerate(processors) if f is not None]
+
+    def arguments(self, params: dict[str, Any]) -> Any:
+        """The driver's arguments for plain parameter values."""
+        if self._positions is None:
+            return params
+        return tuple(params[name] for name in self._positions)
+
+    def convert(self, row: Sequence[Any]) -> Sequence[Any]:
+        """A driver row with each value as its column's type gives it."""
+        if not self._convert:
+            return row
+        values = list(row)
+        for i, convert in self._convert:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return values
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -103,10 +146,8 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(connection: Any) -> None:
         # A deferred transaction that later writes can fail at once with SQLITE_BUSY instead of
         # waiting; taking the write lock up front makes concurrent writers queue on busy_timeout.
-        options = connection.get_execution_options()
-        if options.get("single_statement"):
-            return  # one statement is consistent by itself (see Database.fetch)
-        connection.exec_driver_sql("BEGIN" if options.get("sqlite_deferred") else "BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get("sqlite_deferred")
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
