@@ -94,11 +94,12 @@ def test_postgresql_restart_under_load_costs_errors_only_while_it_is_down(start_
 
 
 def test_connections_left_idle_through_a_restart_are_replaced_before_use(private_pg):
-    from sqlalchemy import text
+    from sqlalchemy import literal_column, select, text
 
-    from proxy.db import Database
+    from proxy.db import Database, Query
 
     db = Database(private_pg.url, pool_size=4, max_overflow=0)
+    one = Query(db, select(literal_column("1")))
     try:
         held = [db.engine.connect() for _ in range(4)]  # fill the pool with live connections
         for c in held:
@@ -108,7 +109,7 @@ def test_connections_left_idle_through_a_restart_are_replaced_before_use(private
         private_pg.start()
         # The first reads after the restart work: no request is handed a dead connection.
         for _ in range(8):
-            assert db.fetch(text("SELECT 1"), {})[0][0] == 1
+            assert db.fetch(one, {})[0][0] == 1
     finally:
         db.dispose()
 
