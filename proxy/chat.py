@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from proxy.config import Settings
@@ -27,17 +27,34 @@ from proxy.models import (
 )
 
 
-def message_dict(m: Message | Row[Any], feedback: str | None = None) -> dict[str, Any]:
-    """A message (a model or a row of its columns) as the API and the WebSocket show it."""
+def message_dict(m: Message, feedback: str | None = None) -> dict[str, Any]:
+    """A message as the API and the WebSocket show it."""
+    return _shown(
+        m.id, m.role, m.text, m.html, m.status, m.stopped, m.sources, m.created_at, feedback
+    )
+
+
+def _shown(
+    id_: int,
+    role: str,
+    text: str,
+    html: str,
+    status: str,
+    stopped: bool,
+    sources: list[dict[str, str]] | None,
+    created_at: datetime,
+    feedback: str | None,
+) -> dict[str, Any]:
+    """A message's fields, in `_conversation()`'s column order, as readers see them."""
     return {
-        "id": m.id,
-        "role": m.role,
-        "text": m.text,
-        "html": m.html if m.role == "assistant" else "",
-        "status": m.status,
-        "stopped": bool(m.stopped),
-        "sources": m.sources or [],
-        "created_at": m.created_at.isoformat(),
+        "id": id_,
+        "role": role,
+        "text": text,
+        "html": html if role == "assistant" else "",
+        "status": status,
+        "stopped": bool(stopped),
+        "sources": sources or [],
+        "created_at": created_at.isoformat(),
         "feedback": feedback,
     }
 
@@ -139,22 +156,8 @@ class Chat:
         rows = self.db.fetch(self._listing, {"sid": sid, "after": after})
         if not rows:
             raise not_found()
-        # Unpacked by position: readers poll this, and named access on rows costs twice as much.
-        return [
-            {
-                "id": id_,
-                "role": role,
-                "text": text,
-                "html": html if role == "assistant" else "",
-                "status": status,
-                "stopped": bool(stopped),
-                "sources": sources or [],
-                "created_at": created_at.isoformat(),
-                "feedback": rating,
-            }
-            for id_, role, text, html, status, stopped, sources, created_at, rating in rows
-            if id_ is not None
-        ]
+        # By position: readers poll this, and named access on rows costs twice as much.
+        return [_shown(*row) for row in rows if row[0] is not None]
 
     def message(self, message_id: int) -> dict[str, Any] | None:
         """One message by id (for events), or None when it is gone."""

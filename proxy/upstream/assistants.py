@@ -8,7 +8,7 @@ from typing import Any
 
 from openai import OpenAI
 
-from proxy.upstream import sse
+from proxy.upstream import raw
 from proxy.upstream.base import (
     Answer,
     Begun,
@@ -89,10 +89,10 @@ class AssistantsUpstream:
                     stream=True,
                     **self._run_args(question, metadata),
                 )
-            events = sse.opened(request)
+            events = raw.opened(request)
         return self._events(events, new_thread=thread_id is None)
 
-    def _events(self, events: Iterator[sse.Event], new_thread: bool) -> Iterator[StreamEvent]:
+    def _events(self, events: Iterator[raw.Event], new_thread: bool) -> Iterator[StreamEvent]:
         """Begun on run creation, Delta per text fragment, Ended with the final messages."""
         messages: list[dict[str, Any]] = []
         with translated("stream run"):
@@ -107,8 +107,9 @@ class AssistantsUpstream:
                 elif name == "thread.message.completed":
                     messages.append(data)
                 elif name.startswith("thread.run.step."):
-                    continue  # a step's status is not the run's (OpenAI sends them; a step
-                    # "completed" comes before the run's answer is whole)
+                    # A step's status is not the run's: the file search step "completes"
+                    # before the answer is written.
+                    continue
                 elif name.startswith("thread.run.") and data.get("status") not in RUNNING:
                     status = data["status"]
                     answer = _answer(messages, data["id"]) if status == "completed" else None
@@ -124,14 +125,14 @@ class AssistantsUpstream:
         """Retrieve the run; once completed, list its messages for the answer."""
         runs, messages = self.client.beta.threads.runs, self.client.beta.threads.messages
         with translated("retrieve run"):
-            run = sse.body(runs.with_raw_response.retrieve(run_id, thread_id=thread_id))
+            run = raw.body(runs.with_raw_response.retrieve(run_id, thread_id=thread_id))
         status = run.get("status")
         if status in RUNNING:
             return RunState("running")
         if status != "completed":
             return RunState(status, tokens=_tokens(run))
         with translated("list messages"):
-            page = sse.body(
+            page = raw.body(
                 messages.with_raw_response.list(thread_id, run_id=run_id, order="asc", limit=20)
             )
         return RunState("completed", _answer(page["data"], run_id), _tokens(run))

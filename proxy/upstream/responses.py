@@ -7,7 +7,7 @@ from typing import Any
 
 from openai import OpenAI
 
-from proxy.upstream import sse
+from proxy.upstream import raw
 from proxy.upstream.base import (
     Answer,
     Begun,
@@ -91,7 +91,7 @@ class ResponsesUpstream:
         new = thread_id is None
         conversation = self._conversation(history) if thread_id is None else thread_id
         with translated("stream response"):
-            events = sse.opened(
+            events = raw.opened(
                 self.client.responses.with_streaming_response.create(
                     **self._create_args(conversation, question, metadata), stream=True
                 )
@@ -101,7 +101,7 @@ class ResponsesUpstream:
     def resume(self, thread_id: str, run_id: str, cursor: int) -> Iterator[StreamEvent]:
         """Continue a response's stream after event number `cursor`."""
         with translated("resume stream"):
-            events = sse.opened(
+            events = raw.opened(
                 self.client.responses.with_streaming_response.retrieve(
                     run_id, stream=True, starting_after=cursor
                 )
@@ -109,7 +109,7 @@ class ResponsesUpstream:
         return self._events(events, thread_id, False)
 
     def _events(
-        self, events: Iterator[sse.Event], conversation: str, new: bool
+        self, events: Iterator[raw.Event], conversation: str, new: bool
     ) -> Iterator[StreamEvent]:
         """Begun on creation, Delta per text fragment (with its sequence number), then Ended."""
         with translated("stream response"):
@@ -131,12 +131,12 @@ class ResponsesUpstream:
     def poll(self, thread_id: str, run_id: str) -> RunState:
         """Retrieve the response; its output holds the answer once completed."""
         with translated("retrieve response"):
-            return _state(sse.body(self.client.responses.with_raw_response.retrieve(run_id)))
+            return _state(raw.body(self.client.responses.with_raw_response.retrieve(run_id)))
 
     def cancel(self, thread_id: str, run_id: str) -> RunState:
         """Cancel the background response."""
         with translated("cancel response"):
-            return _state(sse.body(self.client.responses.with_raw_response.cancel(run_id)))
+            return _state(raw.body(self.client.responses.with_raw_response.cancel(run_id)))
 
     def probe(self) -> None:
         """Retrieve the vector store (quickly) to show the upstream answers."""

@@ -1,8 +1,8 @@
-"""Server-sent events read straight off an SDK response: one (name, dict) per event, no models.
+"""Upstream answers read as plain JSON, without SDK models: whole bodies and streamed events.
 
-The SDK builds a pydantic model for every streamed event, and validates it; at 40 events a
-second per answer that was the largest part of a streaming worker's CPU. The adapters only read
-a few fields of each event, so they take the JSON as it comes.
+The SDK builds a pydantic model for every response and every streamed event, and validates each
+event; at 40 events a second per answer that was the largest part of a streaming worker's CPU.
+The adapters only read a few fields, so they take the JSON as it comes.
 """
 
 from __future__ import annotations
