@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn: `gunicorn -c gunicorn.conf.py wsgi:app`."""
 
-from proxy import create_app
+from proxy.web.app import create_app
 
 app = create_app()

@@ -97,9 +97,9 @@ def prepare(env: dict[str, str], db_url: str) -> None:
     """Run setup and upload the sample pages, as an operator would."""
     import subprocess
 
-    from proxy.db import Database
-    from proxy.models import Document
-    from proxy.provision import recorded
+    from proxy.storage.db import Database
+    from proxy.storage.models import Document
+    from proxy.upstream.provision import recorded
 
     subprocess.run(
         [sys.executable, "-m", "proxy.cli", "setup"],

@@ -7,17 +7,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from proxy.chat import Chat
+from proxy.answers.chat import Chat
+from proxy.answers.events import Bus, Hub, make_bus
+from proxy.answers.jobs import JobStore
+from proxy.answers.limits import Limits, make_counters
+from proxy.answers.worker import Worker
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.events import Bus, Hub, make_bus
-from proxy.jobs import JobStore
-from proxy.limits import Limits, make_counters
 from proxy.metrics import Metrics
-from proxy.poller import Worker
-from proxy.provision import recorded, setup
+from proxy.storage.db import Database
 from proxy.upstream.base import Upstream
 from proxy.upstream.factory import default_api, make_client, make_upstream, warm_sdk
+from proxy.upstream.provision import recorded, setup
 
 log = logging.getLogger(__name__)
 

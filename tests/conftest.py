@@ -155,9 +155,9 @@ class Stack:
     def setup(self) -> None:
         """Run setup (as `docschat setup` does) and upload the sample pages."""
         from proxy.config import Settings
-        from proxy.db import Database
-        from proxy.provision import setup
+        from proxy.storage.db import Database
         from proxy.upstream.factory import make_client
+        from proxy.upstream.provision import setup
 
         settings = Settings.from_env(self.env)
         db = Database(self.db_url)
@@ -173,9 +173,9 @@ class Stack:
         """Store a page and upload it to the vector store, as the scraper would."""
         from openai import OpenAI
 
-        from proxy.db import Database
-        from proxy.models import Document
-        from proxy.provision import recorded
+        from proxy.storage.db import Database
+        from proxy.storage.models import Document
+        from proxy.upstream.provision import recorded
 
         db = Database(self.db_url)
         try:

@@ -10,10 +10,10 @@ import pytest
 from openai import OpenAI
 
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.provision import setup
+from proxy.storage.db import Database
 from proxy.upstream.assistants import AssistantsUpstream
 from proxy.upstream.base import StreamBroken, Turn, UpstreamError
+from proxy.upstream.provision import setup
 from proxy.upstream.responses import ResponsesUpstream
 
 HISTORY = [Turn("user", "What is docschat?"), Turn("assistant", "A docs assistant.")]

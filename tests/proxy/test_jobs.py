@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from proxy.chat import Chat
+from proxy.answers.chat import Chat
+from proxy.answers.events import Bus, Hub
+from proxy.answers.jobs import JobStore, overdue
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.events import Bus, Hub
-from proxy.jobs import JobStore, overdue
-from proxy.models import utcnow
+from proxy.storage.db import Database
+from proxy.storage.models import utcnow
 
 
 def test_a_leased_job_is_not_due_again_until_its_lease_ends(db_url: str) -> None:

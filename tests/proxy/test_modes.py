@@ -47,10 +47,10 @@ def test_live_openai_answers_in_responses_mode(tmp_path):
     from openai import OpenAI
 
     from proxy.config import Settings
-    from proxy.db import Database
-    from proxy.models import Document
-    from proxy.provision import setup
     from proxy.services import build
+    from proxy.storage.db import Database
+    from proxy.storage.models import Document
+    from proxy.upstream.provision import setup
 
     settings = Settings.from_env(
         database_url=f"sqlite:///{tmp_path / 'live.db'}", api="responses", openai_base_url=""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from proxy.redis_pool import MAX_CONNECTIONS, connect
+from proxy.storage.redis_pool import MAX_CONNECTIONS, connect
 
 REDIS = "redis://127.0.0.1:6379/13"
 

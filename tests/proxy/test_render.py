@@ -2,7 +2,7 @@
 
 from bs4 import BeautifulSoup
 
-from proxy.render import render_answer, to_html, visible
+from proxy.answers.render import render_answer, to_html, visible
 from proxy.upstream.base import Answer, Citation
 
 PAGES = {"file-a": ("Installing", "https://docs.example/install")}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from proxy.answers.timing import Timing
 from proxy.config import Settings
-from proxy.timing import Timing
 
 
 class Clock:

@@ -96,7 +96,7 @@ def test_postgresql_restart_under_load_costs_errors_only_while_it_is_down(start_
 def test_connections_left_idle_through_a_restart_are_replaced_before_use(private_pg):
     from sqlalchemy import literal_column, select, text
 
-    from proxy.db import Database, Query
+    from proxy.storage.db import Database, Query
 
     db = Database(private_pg.url, pool_size=4, max_overflow=0)
     one = Query(db, select(literal_column("1")))

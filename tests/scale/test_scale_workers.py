@@ -173,7 +173,7 @@ def _publish_from_another_process(db_url: str, sid: str, event: dict) -> None:
     """Publish an event as a worker process would, through the PostgreSQL bus."""
     from sqlalchemy.engine import make_url
 
-    from proxy.events import Hub, PostgresBus
+    from proxy.answers.events import Hub, PostgresBus
 
     dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     bus = PostgresBus(Hub(), dsn)
@@ -187,8 +187,8 @@ def _publish_from_another_process(db_url: str, sid: str, event: dict) -> None:
 
 def _store_answer(db_url: str, sid: str) -> int:
     """Store a long finished answer in the session; returns its id."""
-    from proxy.db import Database
-    from proxy.models import Message
+    from proxy.storage.db import Database
+    from proxy.storage.models import Message
 
     db = Database(db_url)
     try:

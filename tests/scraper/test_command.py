@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from proxy.cli import parser
+from proxy.cli.main import parser
 from proxy.config import Settings
 from tests.conftest import ROOT, free_port
 from tests.scraper.conftest import Site, doc_page, small_site

@@ -11,10 +11,10 @@ import pytest
 from openai import NotFoundError, OpenAI
 from sqlalchemy import select
 
+from proxy.cli.scrape import exit_code, scrape
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.models import Document
-from scraper.command import exit_code, scrape
+from proxy.storage.db import Database
+from proxy.storage.models import Document
 from scraper.crawl import CrawlOptions
 from tests.scraper.conftest import Site, doc_page, small_site
 
@@ -60,7 +60,7 @@ class Harness:
 
     def store_files(self) -> dict[str, dict[str, Any]]:
         with self.db.read() as s:
-            from proxy.models import Setting
+            from proxy.storage.models import Setting
 
             store = s.get(Setting, "vector_store_id")
             assert store is not None

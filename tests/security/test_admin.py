@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from proxy import create_app
 from proxy.config import Settings
+from proxy.web.app import create_app
 from tests.conftest import Stack
 from tests.security.conftest import ADMIN_TOKEN, EVIL
 

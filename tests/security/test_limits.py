@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proxy.answers.limits import DatabaseCounters, Limits, RedisCounters, ip_bucket
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.errors import ApiError
-from proxy.limits import DatabaseCounters, Limits, RedisCounters, ip_bucket
+from proxy.storage.db import Database
+from proxy.web.errors import ApiError
 from tests.conftest import Stack, wait_until
 from tests.security.conftest import (
     launch,

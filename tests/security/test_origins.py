@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import websocket
 
-from proxy import create_app
 from proxy.config import Settings
+from proxy.web.app import create_app
 from tests.conftest import Stack
 from tests.security.conftest import EVIL, ORIGIN, ws_close_code, ws_open
 

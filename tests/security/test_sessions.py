@@ -6,7 +6,7 @@ import base64
 import json
 import time
 
-from proxy.security import token_matches
+from proxy.web.security import token_matches
 from tests.conftest import Stack
 from tests.security.conftest import ws_open
 

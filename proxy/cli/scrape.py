@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.models import Document
+from proxy.documents.sync import SyncReport, load_known, sync
+from proxy.storage.db import Database
+from proxy.storage.models import Document
 from scraper.crawl import CrawlError, CrawlOptions, CrawlReport, CrawlStats, crawl
-from scraper.sync import SyncReport, load_known, sync
 
 DEFAULT_MAX_PAGES = 5000
 DEFAULT_CONCURRENCY = 8
@@ -175,9 +175,9 @@ def scrape(
 
 def _knowledge(settings: Settings, db: Database) -> Any:
     """The upstream store, created or verified by setup (idempotent)."""
-    from proxy.provision import setup
     from proxy.upstream.factory import make_client
     from proxy.upstream.knowledge import Knowledge
+    from proxy.upstream.provision import setup
 
     # Knowledge retries by itself and counts the retries; the SDK's own would hide them.
     client = make_client(settings, retries=0)

@@ -12,8 +12,9 @@ from sqlalchemy import Select, Update, and_, bindparam, case, exists, func, or_,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from proxy.db import Database
-from proxy.models import (
+from proxy.answers.render import Rendered
+from proxy.storage.db import Database
+from proxy.storage.models import (
     ACTIVE_JOB_STATES,
     AnswerJob,
     Document,
@@ -21,7 +22,6 @@ from proxy.models import (
     UpstreamThread,
     utcnow,
 )
-from proxy.render import Rendered
 from proxy.upstream.base import Begun, Turn
 
 

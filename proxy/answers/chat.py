@@ -11,12 +11,11 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from proxy.answers.events import Bus
+from proxy.answers.limits import Limits
 from proxy.config import Settings
-from proxy.db import Database, Query
-from proxy.errors import ApiError, not_found
-from proxy.events import Bus
-from proxy.limits import Limits
-from proxy.models import (
+from proxy.storage.db import Database, Query
+from proxy.storage.models import (
     ACTIVE_JOB_STATES,
     AnswerJob,
     ChatSession,
@@ -25,6 +24,7 @@ from proxy.models import (
     UpstreamThread,
     utcnow,
 )
+from proxy.web.errors import ApiError, not_found
 
 
 def message_dict(m: Message, feedback: str | None = None) -> dict[str, Any]:

@@ -17,15 +17,15 @@ from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from proxy.chat import message_dict
+from proxy.answers.chat import message_dict
+from proxy.answers.events import Bus
+from proxy.answers.jobs import Job, JobStore
+from proxy.answers.limits import Limits
+from proxy.answers.render import plain, render_answer, visible
+from proxy.answers.timing import Timing
 from proxy.config import Settings
-from proxy.events import Bus
-from proxy.jobs import Job, JobStore
-from proxy.limits import Limits
 from proxy.metrics import Metrics
-from proxy.models import Message, utcnow
-from proxy.render import plain, render_answer, visible
-from proxy.timing import Timing
+from proxy.storage.models import Message, utcnow
 from proxy.upstream.base import (
     Begun,
     Delta,

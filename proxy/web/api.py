@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from proxy.chat import Chat
-from proxy.errors import ApiError
+from proxy.answers.chat import Chat
+from proxy.web.errors import ApiError
 
 api = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)

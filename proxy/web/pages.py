@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
-from proxy.jobs import overdue
-from proxy.openapi import describe
-from proxy.security import chat_page_csp
+from proxy.answers.jobs import overdue
+from proxy.web.openapi import describe
+from proxy.web.security import chat_page_csp
 
-WIDGET = Path(__file__).resolve().parent.parent / "static" / "widget"
+WIDGET = Path(__file__).resolve().parents[2] / "static" / "widget"
 web = Blueprint("web", __name__)
 
 

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, delete, select, text
 
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.errors import ApiError
-from proxy.models import Counter, UTCDateTime
-from proxy.redis_pool import connect
+from proxy.storage.db import Database
+from proxy.storage.models import Counter, UTCDateTime
+from proxy.storage.redis_pool import connect
+from proxy.web.errors import ApiError
 
 MINUTE = 60
 DAY = 86400

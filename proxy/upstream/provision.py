@@ -9,8 +9,8 @@ from openai import NotFoundError, OpenAI
 from sqlalchemy import select
 
 from proxy.config import Settings
-from proxy.db import Database
-from proxy.models import Setting
+from proxy.storage.db import Database
+from proxy.storage.models import Setting
 from proxy.upstream.errors import translated
 from proxy.upstream.factory import OPENAI_HOST
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from proxy.redis_pool import connect
+from proxy.storage.redis_pool import connect
 
 log = logging.getLogger(__name__)
 

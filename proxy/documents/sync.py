@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
-from proxy.db import Database
-from proxy.models import Document
+from proxy.storage.db import Database
+from proxy.storage.models import Document
 from scraper.crawl import CrawlReport, Known, PageResult
 from scraper.extract import content_hash
 

@@ -15,7 +15,7 @@ from proxy.config import Settings
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from werkzeug.serving import make_server
 
-    from proxy import create_app
+    from proxy.web.app import create_app
 
     app = create_app(settings, with_worker=settings.run_poller)
     server = make_server(args.host, args.port, app, threaded=True)
@@ -50,9 +50,9 @@ def _until_signal(stop: object) -> None:
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
-    from proxy.db import Database
-    from proxy.provision import setup
+    from proxy.storage.db import Database
     from proxy.upstream.factory import make_client
+    from proxy.upstream.provision import setup
 
     db = Database(settings.database_url)
     db.upgrade()
@@ -66,7 +66,7 @@ def _setup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    from proxy.db import Database
+    from proxy.storage.db import Database
 
     Database(settings.database_url).upgrade()
     print("database is up to date")
@@ -89,7 +89,7 @@ def _emulator(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from proxy.demo import run_demo
+    from proxy.cli.demo import run_demo
 
     return run_demo(args.host, args.port, args.database)
 
@@ -135,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _scraper_commands(sub: argparse._SubParsersAction) -> None:
     """`scrape` and `docs`, defined by the scraper package."""
-    from scraper.command import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
+    from proxy.cli.scrape import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
 
     p = sub.add_parser("scrape", help="crawl a docs site, store and upload its pages")
     add_scrape_arguments(p)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from flask import Flask, Response
 
+from proxy.answers.render import to_html
 from proxy.config import Settings
-from proxy.render import to_html
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -105,9 +105,9 @@ def run_demo(host: str, port: int, database_url: str) -> int:
 
     from emulator.options import EmulatorOptions
     from emulator.server import serve_in_thread
-    from proxy import create_app
-    from proxy.db import Database
-    from scraper.command import scrape_site
+    from proxy.cli.scrape import scrape_site
+    from proxy.storage.db import Database
+    from proxy.web.app import create_app
 
     began = time.monotonic()
     emulator = serve_in_thread(EmulatorOptions(latency_ms=800, tokens_per_second=60))

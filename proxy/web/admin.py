@@ -9,9 +9,9 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import func, select
 
-from proxy.errors import ApiError
-from proxy.models import ChatSession, Document, Feedback, Message
-from proxy.security import admin_allowed
+from proxy.storage.models import ChatSession, Document, Feedback, Message
+from proxy.web.errors import ApiError
+from proxy.web.security import admin_allowed
 
 log = logging.getLogger(__name__)
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")

@@ -10,7 +10,7 @@ from flask import Flask, Response, current_app, g, has_request_context, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from proxy.config import Settings
-from proxy.errors import ApiError
+from proxy.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The `docschat` command line: on top of every other part."""

@@ -1,0 +1,1 @@
+"""Stored pages: the documents table and keeping the upstream vector store in step."""

@@ -1,0 +1,1 @@
+"""Storage: the database engine, models, migrations and the Redis connection pool."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, WebSocket, security headers, OpenAPI and the operator endpoints."""
