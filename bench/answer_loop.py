@@ -97,9 +97,9 @@ def prepare(env: dict[str, str], db_url: str) -> None:
     """Run setup and upload the sample pages, as an operator would."""
     import subprocess
 
+    from proxy.setup import recorded
     from proxy.storage.db import Database
     from proxy.storage.models import Document
-    from proxy.upstream.provision import recorded
 
     subprocess.run(
         [sys.executable, "-m", "proxy.cli", "setup"],
@@ -270,7 +270,7 @@ def run_proxy(
         "DOCSCHAT_LOG_LEVEL": "WARNING",
     }
     if split:
-        env.update(REDIS_URL=opts.redis_url, DOCSCHAT_RUN_POLLER="0")
+        env.update(REDIS_URL=opts.redis_url, DOCSCHAT_RUN_WORKER="0")
         _clear_redis(opts.redis_url)
     prepare(env, db_url)
     proc = start(["serve", "--port", str(port)], env, tmp / f"proxy-{name}.log")

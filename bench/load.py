@@ -135,7 +135,7 @@ def base_env(db_url: str, **extra: str) -> dict[str, str]:
         "DOCSCHAT_DAILY_ANSWERS": "0",
         "DOCSCHAT_DAILY_TOKENS": "0",
         "DOCSCHAT_WS_PER_IP": "100000",
-        "DOCSCHAT_RUN_POLLER": "0",
+        "DOCSCHAT_RUN_WORKER": "0",
         **extra,
     }
 
@@ -634,7 +634,7 @@ def part_workers(
                 )
                 workers = [
                     start(
-                        ["worker"], {**env, "DOCSCHAT_RUN_POLLER": "1"}, tmp / f"worker-{n}-{i}.log"
+                        ["worker"], {**env, "DOCSCHAT_RUN_WORKER": "1"}, tmp / f"worker-{n}-{i}.log"
                     )
                     for i in range(n)
                 ]

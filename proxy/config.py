@@ -146,8 +146,8 @@ class Settings:
     redis_url: str = _setting(
         "REDIS_URL", "", "Redis for shared rate counters and cross-process events (optional)."
     )
-    run_poller: bool = _setting(
-        "DOCSCHAT_RUN_POLLER", True, "Run the answer poller inside the web process (`serve`)."
+    run_worker: bool = _setting(
+        "DOCSCHAT_RUN_WORKER", True, "Run the answer worker inside the web process (`serve`)."
     )
     log_json: bool = _setting("DOCSCHAT_LOG_JSON", False, "Write logs as one JSON object per line.")
     log_level: str = _setting("DOCSCHAT_LOG_LEVEL", "INFO", "Log level.")

@@ -1,65 +1,80 @@
-"""The long-lived parts of one process, wired together once: database, events, chat, worker."""
+"""The long-lived parts of one process, wired together once through their constructors."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proxy.answers.chat import Chat
-from proxy.answers.events import Bus, Hub, make_bus
-from proxy.answers.jobs import JobStore
+from proxy.answers.errors import NotSetUp
+from proxy.answers.events import Channel, Hub, Listener, Publisher
+from proxy.answers.jobs import JobQueue, JobStore
 from proxy.answers.limits import Limits, make_counters
+from proxy.answers.messages import MessageReader
 from proxy.answers.worker import Worker
 from proxy.config import Settings
 from proxy.metrics import Metrics
+from proxy.setup import recorded
 from proxy.storage.db import Database
 from proxy.upstream.base import Upstream
-from proxy.upstream.factory import default_api, make_client, make_upstream, warm_sdk
-from proxy.upstream.provision import recorded, setup
+from proxy.upstream.errors import UpstreamError
+from proxy.upstream.factory import make_client, make_upstream, warm_sdk
 
-log = logging.getLogger(__name__)
+PROBE_EVERY = 10.0  # seconds a readiness probe's view of the upstream is kept
 
 
-@dataclass
 class Upstreams:
-    """Builds the upstream adapter on first use from what setup recorded (or runs setup)."""
+    """The upstream adapter for what `docschat setup` recorded; never runs setup itself."""
 
-    settings: Settings
-    db: Database
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _upstream: Upstream | None = None
-    _probed_at: float = -1e9
-    _reachable: bool = False
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self._lock = threading.Lock()
+        self._upstream: Upstream | None = None
+        self._probed_at = -PROBE_EVERY
+        self._reachable = False
 
     def __call__(self) -> Upstream:
-        """The adapter for the configured (or detected) API."""
+        """The adapter, or NotSetUp until setup has run for the configured API.
+
+        Until then every call reads the record again, so setup run later is picked up without
+        a restart."""
         with self._lock:
             if self._upstream is None:
-                # Jobs retry on their own schedule, so the SDK must not retry inside a job's step.
-                client = make_client(self.settings, retries=0)
                 ids = recorded(self.db)
-                if ids is None or (self.settings.api and ids.api != self.settings.api):
-                    log.info("no upstream setup recorded for this mode; running setup")
-                    ids = setup(self.settings, self.db, make_client(self.settings))
-                api = self.settings.api or ids.api or default_api(self.settings)
+                if ids is None:
+                    raise NotSetUp("No upstream is set up yet: run `docschat setup`.")
+                if self.settings.api and ids.api != self.settings.api:
+                    raise NotSetUp(
+                        f"Setup was run for the {ids.api} API but DOCSCHAT_API is "
+                        f"{self.settings.api}: run `docschat setup` again."
+                    )
+                # Jobs retry on their own schedule, so the SDK must not retry inside a step.
+                client = make_client(self.settings, retries=0, answering=True)
                 self._upstream = make_upstream(
-                    self.settings, client, api, ids.vector_store_id, ids.assistant_id
+                    self.settings, client, ids.api, ids.vector_store_id, ids.assistant_id
                 )
             return self._upstream
 
-    def reachable(self) -> bool:
-        """Whether the upstream answers a cheap request (remembered for 10 seconds)."""
-        now = time.monotonic()
-        if now - self._probed_at < 10:
-            return self._reachable
+    def setup_problem(self) -> str | None:
+        """Why answers cannot start yet (setup missing or for another API), or None."""
         try:
-            self().probe()
-            self._reachable = True
-        except Exception:
-            self._reachable = False
-        self._probed_at = now
+            self()
+        except NotSetUp as exc:
+            return exc.message
+        return None
+
+    def reachable(self) -> bool:
+        """Whether the upstream answers a cheap request (remembered for a few seconds)."""
+        now = time.monotonic()
+        if now - self._probed_at >= PROBE_EVERY:
+            try:
+                self().probe()
+                self._reachable = True
+            except (UpstreamError, NotSetUp):
+                self._reachable = False
+            self._probed_at = now
         return self._reachable
 
 
@@ -70,7 +85,8 @@ class Services:
     settings: Settings
     db: Database
     hub: Hub
-    bus: Bus
+    events: Publisher
+    listener: Listener
     metrics: Metrics
     limits: Limits
     upstreams: Upstreams
@@ -81,12 +97,13 @@ class Services:
         """Stop background work and release connections."""
         if self.worker is not None:
             self.worker.stop()
-        self.bus.stop()
+        self.listener.stop()
+        self.events.close()
         self.db.dispose()
 
 
 def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Services:
-    """Wire one process's parts; `with_worker` also runs the answer poller here, `readers` says
+    """Wire one process's parts; `with_worker` also runs the answer worker here, `readers` says
     whether it serves WebSockets (a worker-only process does not)."""
     db = Database(
         settings.database_url,
@@ -96,46 +113,28 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
     db.upgrade()
     hub = Hub()
     metrics = Metrics()
-    bus = make_bus(hub, settings.database_url, settings.redis_url)
-    bus.readers = readers
+    reader = MessageReader(db)
+    channel = Channel(settings.database_url, settings.redis_url)
+    events = channel.publisher(hub)
     limits = Limits(settings, make_counters(settings, db))
     upstreams = Upstreams(settings, db)
     worker: Worker | None = None
     if with_worker:
         store = JobStore(db, Worker.new_owner(), settings.lease_seconds)
         # A worker of its own warms up before claiming (scaled-out workers start under load);
-        # a web process with the poller inside starts fast and pays on its first answer.
+        # a web process with the worker inside starts fast and pays on its first answer.
         warm = None if readers else (lambda: warm_sdk(settings))
-        worker = Worker(settings, store, bus, upstreams, limits, metrics, warm=warm)
-
-    def wake() -> None:
-        if worker is not None:
-            worker.wake()
-        bus.notify_job()
-
-    def forget(api: str, thread_id: str, runs: list[tuple[str, str]]) -> None:
-        threading.Thread(
-            target=_forget, args=(upstreams, api, thread_id, runs), daemon=True
-        ).start()
-
-    chat = Chat(settings, db, bus, limits, wake=wake, forget=forget)
-    bus.loader = chat.message
-    if worker is not None:
-        bus.on_job = worker.wake
-    bus.start()
+        worker = Worker(settings, store, events, upstreams, limits, metrics, warm=warm)
+    queue = JobQueue(events.notify_job, worker.wake if worker is not None else None)
+    chat = Chat(settings, db, events, limits, queue, reader)
+    listener = channel.listener(
+        hub,
+        events.origin,
+        reader.one,
+        worker.wake if worker is not None else None,
+        readers=readers,
+    )
+    listener.start()
     if worker is not None:
         worker.start()
-    return Services(settings, db, hub, bus, metrics, limits, upstreams, chat, worker)
-
-
-def _forget(upstreams: Upstreams, api: str, thread_id: str, runs: list[tuple[str, str]]) -> None:
-    """Best effort: cancel a cleared conversation's running answers and delete its thread."""
-    try:
-        upstream = upstreams()
-        if upstream.api != api:
-            return
-        for thread, run in runs:
-            upstream.cancel(thread, run)
-        upstream.forget(thread_id)
-    except Exception:
-        log.info("could not delete upstream thread %s; it stays unused", thread_id)
+    return Services(settings, db, hub, events, listener, metrics, limits, upstreams, chat, worker)

@@ -152,30 +152,30 @@ class Stack:
         self.log = tmp / f"proxy-{self.port}.log"
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
-    def setup(self) -> None:
+    def setup(self, *, upload: bool = True) -> None:
         """Run setup (as `docschat setup` does) and upload the sample pages."""
         from proxy.config import Settings
+        from proxy.setup import run_setup
         from proxy.storage.db import Database
-        from proxy.upstream.factory import make_client
-        from proxy.upstream.provision import setup
 
         settings = Settings.from_env(self.env)
         db = Database(self.db_url)
         try:
             db.upgrade()
-            setup(settings, db, make_client(settings))
+            run_setup(settings, db)
         finally:
             db.dispose()
-        for url, title, text in SAMPLE_DOCS:
-            self.upload_doc(url, title, text)
+        if upload:
+            for url, title, text in SAMPLE_DOCS:
+                self.upload_doc(url, title, text)
 
     def upload_doc(self, url: str, title: str, text: str) -> str:
         """Store a page and upload it to the vector store, as the scraper would."""
         from openai import OpenAI
 
+        from proxy.setup import recorded
         from proxy.storage.db import Database
         from proxy.storage.models import Document
-        from proxy.upstream.provision import recorded
 
         db = Database(self.db_url)
         try:

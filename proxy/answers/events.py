@@ -1,4 +1,9 @@
-"""Message and delta events for WebSocket listeners, here and in other processes."""
+"""Message and delta events for WebSocket listeners, here and in other processes.
+
+A `Publisher` delivers an event to this process's `Hub` and sends it to the shared channel; a
+`Listener` reads the shared channel and delivers what other processes sent. Both also carry the
+"a job is waiting" signal between web processes and workers.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,21 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+from redis import Redis
+from redis.exceptions import RedisError
+
+from proxy.storage.db import libpq_dsn
 from proxy.storage.redis_pool import connect
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "docschat_events"
+EVENTS_CHANNEL = "docschat_events"
+JOBS_CHANNEL = "docschat_jobs"
 # PostgreSQL refuses NOTIFY payloads over 8000 bytes; larger messages travel as ids and are re-read.
 MAX_PAYLOAD = 7000
+
+LoadMessage = Callable[[int], dict[str, Any] | None]
 
 
 class Subscription:
@@ -51,11 +64,6 @@ class Hub:
                 if not subs:
                     del self._subs[sub.session_id]
 
-    def count(self) -> int:
-        """Open subscriptions in this process."""
-        with self._lock:
-            return sum(len(s) for s in self._subs.values())
-
     def has(self, session_id: str) -> bool:
         """Whether anybody here listens to the session."""
         with self._lock:
@@ -72,34 +80,146 @@ class Hub:
                 log.warning("listener queue full; event dropped")
 
 
-class Bus:
-    """Publishes events to this process's hub; subclasses also reach other processes."""
+class Publisher:
+    """Publishes events to this process's hub (one process alone: nothing to send further)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.origin = uuid.uuid4().hex
-        # Whether this process holds WebSockets. A worker-only process leaves the events channel
-        # alone: every streamed word of every answer passes there, and it has nobody to tell.
-        self.readers = True
-        # Called when another process says a job is waiting (set by services.build in workers).
-        self.on_job: Callable[[], None] | None = None
-        # Reads a message by id, for events too large to travel whole (set by services.build).
-        self.loader: Callable[[int], dict[str, Any] | None] | None = None
+        self.origin = uuid.uuid4().hex  # our own events come back from the channel; skip them
 
     def publish(self, session_id: str, event: dict[str, Any]) -> None:
         """Deliver here at once, and elsewhere through the shared channel."""
         self.hub.deliver(session_id, event)
         for part in _fitting(event):
-            self._send(json.dumps({"o": self.origin, "s": session_id, "e": part}))
-
-    def _send(self, payload: str) -> None:
-        """Reach other processes (nothing to do for a single process)."""
+            self._send(EVENTS_CHANNEL, json.dumps({"o": self.origin, "s": session_id, "e": part}))
 
     def notify_job(self) -> None:
-        """Tell workers in other processes that a job is waiting (none for a single process)."""
+        """Tell workers in other processes that a job is waiting."""
+        self._send(JOBS_CHANNEL, "")
 
-    def _received(self, payload: str) -> None:
-        """An event from the shared channel: deliver it unless it is our own."""
+    def _send(self, channel: str, payload: str) -> None:
+        """Reach other processes (nothing to do for a single process)."""
+
+    def close(self) -> None:
+        """Release the channel's connection, if any."""
+
+
+class PostgresPublisher(Publisher):
+    """Publishes through PostgreSQL NOTIFY."""
+
+    def __init__(self, hub: Hub, dsn: str) -> None:
+        super().__init__(hub)
+        self.dsn = dsn
+        self._lock = threading.Lock()  # the notifying connection
+        self._queue_lock = threading.Lock()
+        self._queued: list[tuple[str, str]] = []
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _send(self, channel: str, payload: str) -> None:
+        """NOTIFY, batched: while one thread talks to the database, others queue their payloads,
+        and the next one to get the connection sends every queued payload in one statement. Many
+        answers streaming at once then cost a few round trips, not one per word."""
+        with self._queue_lock:
+            self._queued.append((channel, payload))
+        with self._lock:
+            with self._queue_lock:
+                batch, self._queued = self._queued, []
+            if batch:
+                self._send_batch(batch)
+
+    def _send_batch(self, batch: list[tuple[str, str]]) -> None:
+        channels, payloads = [c for c, _ in batch], [p for _, p in batch]
+        for attempt in range(2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.dsn, autocommit=True)
+                self._conn.execute(
+                    "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)",
+                    (channels, payloads),
+                )
+                return
+            except psycopg.Error:
+                self._conn = None
+                if attempt:
+                    log.warning("could not NOTIFY other processes")
+
+    def close(self) -> None:
+        """Close the notifying connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class RedisPublisher(Publisher):
+    """Publishes through Redis pub/sub."""
+
+    def __init__(self, hub: Hub, redis: Redis) -> None:
+        super().__init__(hub)
+        self.redis = redis
+
+    def _send(self, channel: str, payload: str) -> None:
+        try:
+            self.redis.publish(channel, payload)
+        except RedisError:
+            log.warning("could not publish to Redis")
+
+
+class Listener:
+    """Delivers what other processes publish; wakes this process's worker for their jobs."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        origin: str,
+        load_message: LoadMessage,
+        on_job: Callable[[], None] | None,
+        *,
+        readers: bool,
+    ) -> None:
+        self.hub = hub
+        self.origin = origin
+        self.load_message = load_message
+        self.on_job = on_job
+        # A worker-only process leaves the events channel alone: every streamed word of every
+        # answer passes there, and it has nobody to tell.
+        self.channels = [EVENTS_CHANNEL] if readers else []
+        if on_job is not None:
+            self.channels.append(JOBS_CHANNEL)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Begin listening in a thread of its own (nothing to listen to: no thread)."""
+        if self.channels:
+            self._thread = threading.Thread(target=self._run, name="listen", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        """Listen until stopped, reconnecting with backoff when the channel goes away."""
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                delay = 0.2
+            except Exception:
+                log.debug("event channel lost; reconnecting", exc_info=True)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _listen(self) -> None:
+        """Read the channels until stopped or the connection fails."""
+
+    def _received(self, channel: str, payload: str) -> None:
+        """A notice from the shared channel: a waiting job, or an event not of our own."""
+        if channel == JOBS_CHANNEL:
+            if self.on_job is not None:
+                self.on_job()
+            return
         try:
             data = json.loads(payload)
         except ValueError:
@@ -108,24 +228,46 @@ class Bus:
             return
         event = data["e"]
         if "ref" in event:
-            message = self.loader(event["ref"]) if self.loader is not None else None
+            message = self.load_message(event["ref"])
             if message is None:
                 return
             event = {"type": "message", "message": message}
         self.hub.deliver(data["s"], event)
 
-    def _channels(self) -> list[str]:
-        """The shared channels this process needs: events for readers, jobs for a worker."""
-        wanted = [CHANNEL] if self.readers else []
-        if self.on_job is not None:
-            wanted.append("docschat_jobs")
-        return wanted
 
-    def start(self) -> None:
-        """Begin listening to other processes."""
+class PostgresListener(Listener):
+    """Listens with PostgreSQL LISTEN."""
 
-    def stop(self) -> None:
-        """Stop listening."""
+    def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dsn = dsn
+
+    def _listen(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            for channel in self.channels:
+                conn.execute(f"LISTEN {channel}")
+            while not self._stop.is_set():
+                for note in conn.notifies(timeout=1.0):
+                    self._received(note.channel, note.payload)
+
+
+class RedisListener(Listener):
+    """Listens with Redis SUBSCRIBE."""
+
+    def __init__(self, redis: Redis, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.redis = redis
+
+    def _listen(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(*self.channels)
+            while not self._stop.is_set():
+                item = pubsub.get_message(timeout=1.0)
+                if item:
+                    self._received(item["channel"].decode(), item["data"].decode())
+        finally:
+            pubsub.close()
 
 
 def _fitting(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -144,140 +286,41 @@ def _fitting(event: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-class PostgresBus(Bus):
-    """Cross-process events over PostgreSQL LISTEN/NOTIFY."""
+class Channel:
+    """Where events between processes travel: Redis, PostgreSQL, or nowhere (one process)."""
 
-    def __init__(self, hub: Hub, dsn: str) -> None:
-        super().__init__(hub)
-        self.dsn = dsn
-        self._stop = threading.Event()
-        self._lock = threading.Lock()  # the notifying connection
-        self._queue_lock = threading.Lock()
-        self._queued: list[tuple[str, str]] = []
-        self._conn: Any = None
-        self._thread: threading.Thread | None = None
+    def __init__(self, database_url: str, redis_url: str) -> None:
+        self.redis = connect(redis_url) if redis_url else None
+        self.dsn = libpq_dsn(database_url) if self.redis is None else None
 
-    def _send(self, payload: str) -> None:
-        self._notify(CHANNEL, payload)
+    def publisher(self, hub: Hub) -> Publisher:
+        """A publisher on this channel."""
+        if self.redis is not None:
+            return RedisPublisher(hub, self.redis)
+        if self.dsn is not None:
+            return PostgresPublisher(hub, self.dsn)
+        return Publisher(hub)
 
-    def notify_job(self) -> None:
-        """Tell workers in other processes that a job is waiting."""
-        self._notify("docschat_jobs", "")
+    def listener(
+        self,
+        hub: Hub,
+        origin: str,
+        load_message: LoadMessage,
+        on_job: Callable[[], None] | None,
+        *,
+        readers: bool,
+    ) -> Listener:
+        """A listener on this channel (one that never starts a thread for a single process)."""
+        args = (hub, origin, load_message, on_job)
+        if self.redis is not None:
+            return RedisListener(self.redis, *args, readers=readers)
+        if self.dsn is not None:
+            return PostgresListener(self.dsn, *args, readers=readers)
+        return _Alone(*args, readers=readers)
 
-    def _notify(self, channel: str, payload: str) -> None:
-        """NOTIFY, batched: while one thread talks to the database, others queue their payloads,
-        and the next one to get the connection sends every queued payload in one statement. Many
-        answers streaming at once then cost a few round trips, not one per word."""
-        with self._queue_lock:
-            self._queued.append((channel, payload))
-        with self._lock:
-            with self._queue_lock:
-                batch, self._queued = self._queued, []
-            if batch:
-                self._send_batch(batch)
 
-    def _send_batch(self, batch: list[tuple[str, str]]) -> None:
-        import psycopg
-
-        channels, payloads = [c for c, _ in batch], [p for _, p in batch]
-        for attempt in range(2):
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = psycopg.connect(self.dsn, autocommit=True)
-                self._conn.execute(
-                    "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)",
-                    (channels, payloads),
-                )
-                return
-            except psycopg.Error:
-                self._conn = None
-                if attempt:
-                    log.warning("could not NOTIFY other processes")
+class _Alone(Listener):
+    """One process: nobody else publishes, so there is nothing to listen to."""
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._listen, name="pg-listen", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _listen(self) -> None:
-        """LISTEN forever, reconnecting with backoff when the database goes away."""
-        import psycopg
-
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    for channel in self._channels():
-                        conn.execute(f"LISTEN {channel}")
-                    delay = 0.2
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=1.0):
-                            if note.channel == CHANNEL:
-                                self._received(note.payload)
-                            elif self.on_job is not None:
-                                self.on_job()
-            except psycopg.Error:
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-
-
-class RedisBus(Bus):
-    """Cross-process events over Redis pub/sub (REDIS_URL)."""
-
-    def __init__(self, hub: Hub, url: str) -> None:
-        super().__init__(hub)
-        self.redis = connect(url)
-        self._stop = threading.Event()
-
-    def _send(self, payload: str) -> None:
-        try:
-            self.redis.publish(CHANNEL, payload)
-        except Exception:
-            log.warning("could not publish to Redis")
-
-    def notify_job(self) -> None:
-        """Tell workers in other processes that a job is waiting."""
-        try:
-            self.redis.publish("docschat_jobs", "")
-        except Exception:
-            log.warning("could not publish to Redis")
-
-    def start(self) -> None:
-        threading.Thread(target=self._listen, name="redis-listen", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _listen(self) -> None:
-        delay = 0.2
-        while not self._stop.is_set():
-            try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(*self._channels())
-                delay = 0.2
-                while not self._stop.is_set():
-                    item = pubsub.get_message(timeout=1.0)
-                    if not item:
-                        continue
-                    channel = item["channel"].decode()
-                    if channel == CHANNEL:
-                        self._received(item["data"].decode())
-                    elif self.on_job is not None:
-                        self.on_job()
-            except Exception:
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-
-
-def make_bus(hub: Hub, database_url: str, redis_url: str) -> Bus:
-    """Redis when configured, PostgreSQL LISTEN/NOTIFY on PostgreSQL, else this process only."""
-    if redis_url:
-        return RedisBus(hub, redis_url)
-    if database_url.startswith("postgresql"):
-        from sqlalchemy.engine import make_url
-
-        url = make_url(database_url).set(drivername="postgresql")
-        return PostgresBus(hub, url.render_as_string(hide_password=False))
-    return Bus(hub)
+        """Nothing to start."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import cache
@@ -12,17 +12,21 @@ from sqlalchemy import Select, Update, and_, bindparam, case, exists, func, or_,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from proxy.answers.render import Rendered
 from proxy.storage.db import Database
 from proxy.storage.models import (
     ACTIVE_JOB_STATES,
     AnswerJob,
     Document,
+    JobState,
     Message,
+    MessageStatus,
+    UpstreamCleanup,
     UpstreamThread,
     utcnow,
 )
-from proxy.upstream.base import Begun, Turn
+
+# A cleared chat's upstream thread is deleted best effort: after this many failed tries, it stays.
+CLEANUP_ATTEMPTS = 5
 
 
 @dataclass
@@ -42,6 +46,40 @@ class Job:
     started_at: datetime | None
     deadline_at: datetime
     request_id: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a job asks upstream: the question, on the session's thread when it has one on this
+    API, else with the newest finished turns (role, text) before it to seed a new thread."""
+
+    question: str
+    thread_id: str | None
+    history: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """An upstream thread of a cleared chat to delete, with its runs still going."""
+
+    id: int
+    api: str
+    thread_id: str
+    runs: list[tuple[str, str]]
+
+
+class JobQueue:
+    """Tells workers that a job is waiting: this process's worker at once, others by a notice."""
+
+    def __init__(self, notify_others: Callable[[], None], local: Callable[[], None] | None) -> None:
+        self.notify_others = notify_others
+        self.local = local
+
+    def enqueue(self) -> None:
+        """A job was stored (or changed) and should be looked at now."""
+        if self.local is not None:
+            self.local()
+        self.notify_others()
 
 
 class JobStore:
@@ -103,9 +141,9 @@ class JobStore:
                 == 1
             )
 
-    def prompt(self, job: Job, api: str, budget: int) -> tuple[str, str | None, list[Turn]]:
-        """A job's question, its session's thread on `api` (if any) and, without one, the newest
-        finished turns before the question within `budget` characters to seed a new thread."""
+    def prompt(self, job: Job, api: str, budget: int) -> Prompt:
+        """The job's question, its session's thread on `api` (if any) and, without one, the
+        newest finished turns before the question within `budget` characters."""
         with self.db.read() as s:
             question = s.scalar(select(Message.text).where(Message.id == job.question_id)) or ""
             row = s.execute(
@@ -114,25 +152,25 @@ class JobStore:
                 )
             ).first()
             if row is not None and row[0] == api:
-                return question, row[1], []
+                return Prompt(question, row[1], [])
             rows = s.execute(
                 select(Message.role, Message.text)
                 .where(
                     Message.session_id == job.session_id,
                     Message.id < job.question_id,
-                    Message.status == "done",
+                    Message.status == MessageStatus.DONE,
                     Message.text != "",
                 )
                 .order_by(Message.id.desc())
                 .limit(50)
             ).all()
-        turns: list[Turn] = []
+        turns: list[tuple[str, str]] = []
         for role, text in rows:
             if len(text) > budget:
                 break
             budget -= len(text)
-            turns.append(Turn(role, text))
-        return question, None, turns[::-1]
+            turns.append((role, text))
+        return Prompt(question, None, turns[::-1])
 
     def text_of(self, message_id: int) -> str:
         """A message's text as stored (the part of an answer streamed so far)."""
@@ -142,8 +180,11 @@ class JobStore:
     def started(
         self,
         job: Job,
-        begun: Begun,
         api: str,
+        thread_id: str,
+        run_id: str,
+        *,
+        new_thread: bool,
         poll_at: datetime | None = None,
     ) -> bool:
         """Record the upstream run (and a new thread for the session); with `poll_at`, also give
@@ -151,15 +192,14 @@ class JobStore:
         now = utcnow()
         values: dict[str, Any] = {
             "api": api,
-            "thread_id": begun.thread_id,
-            "run_id": begun.run_id,
-            "state": "running",
+            "thread_id": thread_id,
+            "run_id": run_id,
+            "state": JobState.RUNNING,
             "started_at": now,
             "lease_expires_at": now + self.lease,
         }
         if poll_at is not None:
             values.update(next_poll_at=poll_at, lease_owner=None, lease_expires_at=None)
-        thread_id, new_thread = begun.thread_id, begun.new_thread
         with self.db.session() as s:
             done = s.execute(update(AnswerJob).where(self._mine(job.id)).values(**values)).rowcount
             if done and new_thread:
@@ -194,32 +234,51 @@ class JobStore:
             s.execute(
                 update(Message)
                 .where(Message.id == job.message_id)
-                .values(text=text, status="streaming")
+                .values(text=text, status=MessageStatus.STREAMING)
             )
             return bool(stop)
 
-    def finish(
+    def finish_done(
         self,
         job: Job,
-        *,
-        status: str,
         text: str,
-        rendered: Rendered | None = None,
+        html: str,
+        sources: list[dict[str, str]],
+        *,
         upstream_id: str | None = None,
+    ) -> Message | None:
+        """Write the finished answer, once: None when another worker already did."""
+        return self._finish(
+            job, JobState.DONE, MessageStatus.DONE, text, html, sources, upstream_id
+        )
+
+    def finish_stopped(self, job: Job, text: str, html: str) -> Message | None:
+        """End an answer the reader stopped, keeping the text written so far."""
+        return self._finish(job, JobState.DONE, MessageStatus.DONE, text, html, [], stopped=True)
+
+    def finish_error(self, job: Job, text: str) -> Message | None:
+        """End an answer with an error a reader can read."""
+        return self._finish(job, JobState.ERROR, MessageStatus.ERROR, text, "", [])
+
+    def _finish(
+        self,
+        job: Job,
+        state: JobState,
+        status: MessageStatus,
+        text: str,
+        html: str,
+        sources: list[dict[str, str]],
+        upstream_id: str | None = None,
+        *,
         stopped: bool = False,
     ) -> Message | None:
-        """End the job and write its answer, once: None when another worker already did."""
+        """End the job and write its message in one transaction, if the job is still ours."""
         now = utcnow()
         with self.db.session() as s:
             ended = s.execute(
                 update(AnswerJob)
                 .where(self._mine(job.id))
-                .values(
-                    state="done" if status == "done" else "error",
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
+                .values(state=state, finished_at=now, lease_owner=None, lease_expires_at=None)
             ).rowcount
             if not ended:
                 return None
@@ -227,9 +286,7 @@ class JobStore:
             if message is None:
                 return None
             message.status, message.stopped = status, stopped
-            message.text = rendered.text if rendered else text
-            message.html = rendered.html if rendered else ""
-            message.sources = rendered.sources if rendered else []
+            message.text, message.html, message.sources = text, html, sources
             if upstream_id:
                 taken = s.scalar(
                     select(Message.id).where(Message.upstream_message_id == upstream_id)
@@ -243,8 +300,8 @@ class JobStore:
                 return None
             return message
 
-    def documents(self, file_ids: list[str]) -> Mapping[str, tuple[str, str]]:
-        """Map upstream file ids to (title, url) of the pages they hold."""
+    def pages(self, file_ids: Sequence[str]) -> Mapping[str, tuple[str, str]]:
+        """(title, url) of the stored pages that upstream files hold, by file id."""
         if not file_ids:
             return {}
         with self.db.read() as s:
@@ -254,6 +311,26 @@ class JobStore:
                 )
             ).all()
         return {f: (t or u, u) for f, t, u in rows}
+
+    # --- cleanups of cleared chats --------------------------------------------------------
+
+    def cleanups(self, limit: int) -> list[Cleanup]:
+        """Upstream threads of cleared chats still to delete, oldest first."""
+        with self.db.read() as s:
+            rows = s.scalars(
+                select(UpstreamCleanup).order_by(UpstreamCleanup.id).limit(limit)
+            ).all()
+        return [Cleanup(r.id, r.api, r.thread_id, [(t, u) for t, u in r.runs]) for r in rows]
+
+    def cleaned(self, cleanup_id: int, *, done: bool) -> None:
+        """Forget a cleanup that is done, or count a failed try (giving up after a few)."""
+        with self.db.session() as s:
+            row = s.get(UpstreamCleanup, cleanup_id)
+            if row is None:
+                return
+            row.attempts += 1
+            if done or row.attempts >= CLEANUP_ATTEMPTS:
+                s.delete(row)
 
 
 def _first_of_session() -> Any:

@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, select, text
 
+from proxy.answers.errors import RateLimited, Resting
 from proxy.config import Settings
 from proxy.storage.db import Database
 from proxy.storage.models import Counter, UTCDateTime
 from proxy.storage.redis_pool import connect
-from proxy.web.errors import ApiError
 
 MINUTE = 60
 DAY = 86400
@@ -173,7 +173,7 @@ class Limits:
         self.counters = counters
 
     def check_question(self, session_id: str, ip: str, now: float | None = None) -> None:
-        """Count one question; raise 503 when the day's budget is spent, 429 over a rate."""
+        """Count one question; Resting when the day's budget is spent, RateLimited over a rate."""
         now = time.time() if now is None else now
         s = self.settings
         if self.resting(now):
@@ -192,7 +192,7 @@ class Limits:
         )
 
     def check_session(self, ip: str, now: float | None = None) -> None:
-        """Count one new session of a client IP; 429 when it makes them faster than readers do."""
+        """Count one new session of a client IP; RateLimited when it makes them too fast."""
         now = time.time() if now is None else now
         s = self.settings
         where = ip_bucket(ip)
@@ -207,7 +207,7 @@ class Limits:
         )
 
     def _count(self, rules: list[tuple[str, int, int]], now: float, message: str) -> None:
-        """Add one to each rule's counter in turn; 429 with Retry-After at the first over limit."""
+        """Add one to each rule's counter in turn; RateLimited at the first over its limit."""
         rules = [r for r in rules if r[2] > 0]
 
         def over(i: int, current: int, previous: int) -> bool:
@@ -225,7 +225,7 @@ class Limits:
         if refused is not None:
             span = rules[refused][1]
             retry = max(1, int((int(now // span) + 1) * span - now) + 1)
-            raise ApiError(429, "rate_limited", message, retry_after=retry)
+            raise RateLimited(message, retry)
 
     def resting(self, now: float | None = None) -> bool:
         """Whether today's answer or token budget is spent."""
@@ -254,12 +254,7 @@ class Limits:
         self.counters.add(items)
 
 
-def _resting(now: float) -> ApiError:
-    """503: the day's budget is spent until midnight UTC."""
+def _resting(now: float) -> Resting:
+    """The day's budget is spent until midnight UTC."""
     retry = int(DAY - now % DAY) + 1
-    return ApiError(
-        503,
-        "resting",
-        "The assistant is resting until tomorrow. Please come back then.",
-        retry_after=retry,
-    )
+    return Resting("The assistant is resting until tomorrow. Please come back then.", retry)

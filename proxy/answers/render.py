@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import nh3
@@ -53,11 +53,15 @@ def visible(text: str) -> str:
     return OPEN_MARKER.sub("", MARKER.sub("", text))
 
 
-def render_answer(
-    answer: Answer, lookup: Callable[[list[str]], Mapping[str, tuple[str, str]]]
-) -> Rendered:
-    """Turn citations into numbered links to their pages (`lookup`: file id -> (title, url))."""
-    pages = {**answer.pages, **lookup(sorted({c.file_id for c in answer.citations}))}
+def cited_files(answer: Answer) -> list[str]:
+    """The ids of the files an answer cites, each once."""
+    return sorted({c.file_id for c in answer.citations})
+
+
+def render_answer(answer: Answer, known: Mapping[str, tuple[str, str]]) -> Rendered:
+    """Turn citations into numbered links to their pages (`known`: file id -> (title, url) of
+    the stored pages; the upstream's own names stand in for pages not stored here)."""
+    pages = {**answer.pages, **known}
     sources: list[dict[str, str]] = []
     numbers: dict[str, int] = {}
     pieces: list[str] = []

@@ -1,9 +1,12 @@
-"""The worker: an APScheduler job claims due answers, then starts, streams or polls them."""
+"""The worker: claims due answer jobs and starts, streams or polls them upstream.
+
+APScheduler runs its plain jobs: a sweep at a fixed interval (it also finds jobs that a dead
+worker held, and deletes the upstream threads of cleared chats) and a one-off claim for every
+moment something is due: a new question, a finished job freeing a thread, a polled run's next look.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import heapq
 import logging
 import os
 import socket
@@ -16,31 +19,27 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
-from proxy.answers.chat import message_dict
-from proxy.answers.events import Bus
+from proxy.answers.errors import NotSetUp
+from proxy.answers.events import Publisher
 from proxy.answers.jobs import Job, JobStore
 from proxy.answers.limits import Limits
-from proxy.answers.render import plain, render_answer, visible
+from proxy.answers.messages import message_dict
+from proxy.answers.render import cited_files, plain, render_answer, visible
 from proxy.answers.timing import Timing
 from proxy.config import Settings
 from proxy.metrics import Metrics
 from proxy.storage.models import Message, utcnow
-from proxy.upstream.base import (
-    Begun,
-    Delta,
-    Ended,
-    RunState,
-    StreamEvent,
-    Upstream,
-    UpstreamError,
-)
+from proxy.upstream.base import Begun, Delta, Ended, RunState, StreamEvent, Turn, Upstream
+from proxy.upstream.errors import RateLimited, Unavailable, UpstreamError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DELTA_EVERY = 0.05  # seconds between two delta pushes to readers
 SAVE_EVERY = 0.5  # seconds between two saves of a streaming message
+CLEANUPS_PER_SWEEP = 20
 
 
 class Worker:
@@ -50,29 +49,28 @@ class Worker:
         self,
         settings: Settings,
         store: JobStore,
-        bus: Bus,
+        events: Publisher,
         upstream: Callable[[], Upstream],
-        limits: Limits | None = None,
-        metrics: Metrics | None = None,
+        limits: Limits,
+        metrics: Metrics,
+        *,
         warm: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.bus = bus
+        self.events = events
         self.upstream = upstream
         self.limits = limits
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
+        self.warm = warm
         self.timing = Timing(settings)
         self.pool = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="answer")
-        self.scheduler = BackgroundScheduler(timezone="UTC")
-        self._inflight = 0
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC", job_defaults={"misfire_grace_time": None, "coalesce": True}
+        )
         self._lock = threading.Lock()
-        self._due: list[datetime] = []  # heap: when jobs this worker gave back are due again
-        self._stopping = False
-        self._ticking = threading.Lock()
-        self._again = threading.Event()
+        self._inflight = 0
         self._paused_until = 0.0  # monotonic time before which the upstream asked us to wait
-        self.warm = warm
 
     @staticmethod
     def new_owner() -> str:
@@ -82,117 +80,98 @@ class Worker:
     # --- scheduling -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Warm up, then tick (at once, then every tick interval or sooner when work is due)."""
+        """Take over what a dead worker of this host left, warm up, then start claiming."""
         try:
             freed = self.store.free_dead_leases(socket.gethostname(), _alive)
             if freed:
                 log.info("took over %d answers from a worker that died on this host", freed)
-            # Answers given back before a restart: the first is looked at on time, the rest
-            # by the interval tick.
             due = self.store.next_due()
-            if due is not None:
-                self._remember(due)
-        except Exception:
-            log.exception("could not look for answers left by an earlier run")
+        except SQLAlchemyError:
+            log.warning("could not look for answers left by an earlier run; the sweep will")
+            due = None
         self.scheduler.add_job(
-            self.tick,
+            self.sweep,
             "interval",
             seconds=self.settings.tick_interval,
-            id="tick",
-            max_instances=2,  # a wake during a tick must not be dropped; see tick()
-            coalesce=True,
+            id="sweep",
             next_run_time=datetime.now().astimezone(),
-            misfire_grace_time=None,
         )
+        if due is not None:
+            self.look_at(due)
         if self.warm is not None:
-            # The openai SDK loads most of itself on first use: a second or more of CPU per
-            # process, several under load, that would land on the first answers. Loading it
-            # here, in the starting thread, also keeps that import (which compiles code) from
-            # running beside other threads that compile code (CPython 3.11's compiler state
-            # is not thread-safe: "AST constructor recursion depth mismatch").
+            # The openai SDK loads most of itself on first use, a second or more of CPU that
+            # would land on the first answers. Loading it here, before other threads run, also
+            # keeps its import away from threads compiling code at the same time (CPython
+            # 3.11's compiler state is not thread-safe).
             try:
                 self.warm()
-            except Exception:
+            except ImportError:
                 log.warning("could not load the upstream client ahead of answers", exc_info=True)
         self.scheduler.start()
 
     def stop(self) -> None:
-        """Stop ticking and wait for running work to end."""
-        self._stopping = True
+        """Stop scheduling and wait for running work to end."""
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=True)  # running claims end before the pool closes
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def wake(self, at: datetime | None = None) -> None:
-        """Tick at `at` (default now) instead of waiting for the interval."""
-        if self._stopping or not self.scheduler.running:
-            return
-        if at is None:
-            self._again.set()  # a tick that is running right now will go round once more
-            if self._ticking.locked():
-                return
-            with self._lock:
-                if self._inflight >= self.settings.worker_threads:
-                    return  # nothing can be claimed; the next finished job wakes us
-        job = self.scheduler.get_job("tick")
-        when = at or utcnow()
-        if job is not None and (job.next_run_time is None or when < job.next_run_time):
-            with contextlib.suppress(Exception):  # the job can vanish during shutdown
-                job.modify(next_run_time=when)
+    def wake(self) -> None:
+        """Claim what is due now instead of at the next sweep."""
+        self.look_at(utcnow())
 
-    def tick(self) -> None:
-        """Claim what is due (as much as there are free threads) and hand it to the pool."""
-        self._again.set()
-        if not self._ticking.acquire(blocking=False):
-            return  # the running tick sees _again and claims once more
-        try:
-            while self._again.is_set() and not self._stopping:
-                self._again.clear()
-                self._dispatch()
-        finally:
-            self._ticking.release()
-        self.metrics.set_inflight(self._inflight)
-        self._plan_next()
+    def look_at(self, when: datetime) -> None:
+        """Claim what is due at `when`."""
+        self.scheduler.add_job(self.claim, "date", run_date=when)
 
-    def _dispatch(self) -> None:
+    def sweep(self) -> None:
+        """The interval's work: claim what is due, and delete upstream threads of cleared chats."""
+        self.claim()
+        self.clean_up()
+
+    def claim(self) -> None:
+        """Claim due jobs, as many as there are free threads, and hand them to the pool."""
         pause = self._paused_until - time.monotonic()
         if pause > 0:
-            self.wake(utcnow() + timedelta(seconds=pause))
+            self.look_at(utcnow() + timedelta(seconds=pause))
             return
         with self._lock:
             free = self.settings.worker_threads - self._inflight
+            self._inflight += max(free, 0)  # reserved while the claim runs
         if free <= 0:
-            return
+            return  # the next job to end wakes us
+        jobs: list[Job] = []
         try:
             jobs = self.store.claim(free)
-        except Exception:
-            log.exception("claiming jobs failed; retrying at the next tick")
-            return
-        for job in jobs:
+        except SQLAlchemyError:
+            log.warning("claiming answers failed; the sweep tries again", exc_info=True)
+        finally:
             with self._lock:
-                self._inflight += 1
+                self._inflight -= free - len(jobs)
+                self.metrics.set_inflight(self._inflight)
+        for job in jobs:
             self.pool.submit(self._run, job)
 
-    def _plan_next(self) -> None:
-        """Tick again when the earliest job this worker gave back is due. Other workers wake
-        for theirs, and the interval tick finds jobs whose worker died: asking the database for
-        the next due time on every tick of every worker cost as much as claiming."""
-        now = utcnow()
-        with self._lock:
-            while self._due and self._due[0] <= now:
-                heapq.heappop(self._due)  # due already: claimed now, or when a thread frees
-            due = self._due[0] if self._due else None
-        if due is not None:
-            self.wake(due)
-
-    def _release(self, job: Job, at: datetime, **values: object) -> None:
-        """Give a job back until `at`, and remember to look then."""
-        self.store.release(job.id, at, **values)
-        self._remember(at)
-
-    def _remember(self, at: datetime) -> None:
-        with self._lock:
-            heapq.heappush(self._due, at)
+    def clean_up(self) -> None:
+        """Delete the upstream threads of cleared chats (best effort, a few tries each)."""
+        try:
+            cleanups = self.store.cleanups(CLEANUPS_PER_SWEEP)
+            if not cleanups:
+                return
+            upstream = self.upstream()
+        except (SQLAlchemyError, NotSetUp):
+            return
+        for cleanup in cleanups:
+            done = cleanup.api != upstream.api  # another API's threads are not ours to reach
+            if not done:
+                try:
+                    for thread_id, run_id in cleanup.runs:
+                        self._call("cancel", lambda t=thread_id, r=run_id: upstream.cancel(t, r))
+                    self._call("forget", lambda c=cleanup: upstream.forget(c.thread_id))
+                    done = True
+                except UpstreamError as exc:
+                    done = not exc.retryable
+                    log.info("could not delete upstream thread %s: %s", cleanup.thread_id, exc)
+            self.store.cleaned(cleanup.id, done=done)
 
     # --- one job --------------------------------------------------------------------------
 
@@ -202,7 +181,11 @@ class Worker:
             self._step(job)
         except UpstreamError as exc:
             self._upstream_failed(job, exc)
+        except NotSetUp as exc:
+            log.warning("answer job %s waits: %s", job.id, exc.message)
+            self._retry_later(job, max(self.settings.tick_interval, 5.0))
         except Exception:
+            # Our bug: keep the job's place; its deadline ends it if the bug stays.
             log.exception("answer job %s failed unexpectedly", job.id)
             self._retry_later(job, 2.0)
         finally:
@@ -221,35 +204,45 @@ class Worker:
         if job.run_id is None:
             self._start(job, upstream)
         elif self.settings.streaming and upstream.can_resume and job.stream_cursor is not None:
-            self._consume(
-                job, upstream, upstream.resume(job.thread_id or "", job.run_id, job.stream_cursor)
-            )
+            thread_id, run_id, cursor = job.thread_id or "", job.run_id, job.stream_cursor
+            events = self._call("resume", lambda: upstream.resume(thread_id, run_id, cursor))
+            self._consume(job, upstream, events)
         else:
             self._poll(job, upstream)
 
     def _start(self, job: Job, upstream: Upstream) -> None:
         """Start the run, on the session's thread (or a new one seeded with its history)."""
-        question, thread_id, history = self.store.prompt(
-            job, upstream.api, self.settings.history_chars
-        )
+        prompt = self.store.prompt(job, upstream.api, self.settings.history_chars)
+        history = [Turn(role, text) for role, text in prompt.history]
         metadata = {"docschat_job": str(job.id)}
         log.info(
             "answer job %s: starting on %s (%s)",
             job.id,
             upstream.api,
-            "new thread" if thread_id is None else "same thread",
+            "new thread" if prompt.thread_id is None else "same thread",
             extra={"request_id": job.request_id},
         )
+        args = (prompt.thread_id, prompt.question, history, metadata)
         if self.settings.streaming:
-            events = self._call(
-                "start", lambda: upstream.stream(thread_id, question, history, metadata)
-            )
-            self._consume(job, upstream, events)
+            self._consume(job, upstream, self._call("start", lambda: upstream.stream(*args)))
             return
-        begun = self._call("start", lambda: upstream.begin(thread_id, question, history, metadata))
+        begun = self._call("start", lambda: upstream.begin(*args))
         poll_at = utcnow() + timedelta(seconds=self.timing.first_look())
-        self.store.started(job, begun, upstream.api, poll_at=poll_at)
-        self._remember(poll_at)
+        self._started(job, upstream, begun, poll_at)
+        self.look_at(poll_at)
+
+    def _started(
+        self, job: Job, upstream: Upstream, begun: Begun, poll_at: datetime | None = None
+    ) -> bool:
+        """Record a run that began upstream; False when the job is no longer ours."""
+        return self.store.started(
+            job,
+            upstream.api,
+            begun.thread_id,
+            begun.run_id,
+            new_thread=begun.new_thread,
+            poll_at=poll_at,
+        )
 
     def _consume(self, job: Job, upstream: Upstream, events: Iterator[StreamEvent]) -> None:
         """Follow a stream: push coalesced deltas, save progress, finish at its end."""
@@ -261,7 +254,7 @@ class Worker:
         try:
             for event in events:
                 if isinstance(event, Begun):
-                    if not self.store.started(job, event, upstream.api):
+                    if not self._started(job, upstream, event):
                         return
                     job.thread_id, job.run_id, started = event.thread_id, event.run_id, utcnow()
                 elif isinstance(event, Delta):
@@ -281,26 +274,25 @@ class Worker:
                             return
                 elif isinstance(event, Ended):
                     self._push(job, text, shown)
-                    elapsed = (utcnow() - started).total_seconds()
                     if event.state.status == "completed":
-                        self.timing.ended(elapsed)
+                        self.timing.ended((utcnow() - started).total_seconds())
                     self._finish(job, event.state)
                     return
-        except UpstreamError:
-            # Keep what was streamed; the next step resumes (Responses) or polls (Assistants).
+        except Unavailable:
+            # A broken or stalled stream: keep what was streamed; the next step resumes
+            # (Responses) or polls (Assistants).
             if job.run_id is None:
                 raise
             self.metrics.stream_fallback()
             if text:
                 self.store.show_progress(job, visible(text), cursor)
             self.store.release(job.id, utcnow(), stream_cursor=cursor)
-            return
 
     def _push(self, job: Job, text: str, shown: int) -> int:
         """Send readers the visible text they have not seen yet; returns what they have now."""
         now_visible = visible(text)
         if len(now_visible) > shown:
-            self.bus.publish(
+            self.events.publish(
                 job.session_id,
                 {
                     "type": "delta",
@@ -312,7 +304,8 @@ class Worker:
         return max(shown, len(now_visible))
 
     def _poll(self, job: Job, upstream: Upstream) -> None:
-        state = self._call("poll", lambda: upstream.poll(job.thread_id or "", job.run_id or ""))
+        thread_id, run_id = job.thread_id or "", job.run_id or ""
+        state = self._call("poll", lambda: upstream.poll(thread_id, run_id))
         elapsed = (utcnow() - (job.started_at or utcnow())).total_seconds()
         if state.finished:
             # Only completed runs say how long answers take; a failure can come at any time.
@@ -329,19 +322,24 @@ class Worker:
         """Write the answer (or a readable error) into the pending message, exactly once."""
         step_began = time.monotonic()
         if state.status == "completed" and state.answer is not None:
-            rendered = render_answer(state.answer, self.store.documents)
-            message = self.store.finish(
-                job, status="done", text="", rendered=rendered, upstream_id=state.answer.upstream_id
+            answer = state.answer
+            rendered = render_answer(answer, self.store.pages(cited_files(answer)))
+            message = self.store.finish_done(
+                job,
+                rendered.text,
+                rendered.html,
+                rendered.sources,
+                upstream_id=answer.upstream_id,
             )
+            outcome = "done"
         else:
             if state.status == "requires_action":
                 # A run waiting for tool output blocks its thread; nobody will answer it.
-                with contextlib.suppress(UpstreamError):
-                    self.upstream().cancel(job.thread_id or "", job.run_id or "")
-            message = self.store.finish(job, status="error", text=state.error)
+                self._cancel(job)
+            message = self.store.finish_error(job, state.error or RunState("failed").error)
+            outcome = state.status
         if message is None:
             return
-        outcome = "done" if message.status == "done" else state.status
         log.info("answer job %s: %s", job.id, outcome, extra={"request_id": job.request_id})
         now = utcnow()
         # Added latency as the worker sees it: waiting before the upstream began, plus storing
@@ -349,8 +347,7 @@ class Worker:
         started = job.started_at or now
         added = (started - message.created_at).total_seconds() + (time.monotonic() - step_began)
         self.metrics.answered(outcome, (now - message.created_at).total_seconds(), added)
-        if self.limits is not None:
-            self.limits.spent(state.tokens)
+        self.limits.spent(state.tokens)
         self._publish(job, message)
 
     def _call(self, kind: str, request: Callable[[], T]) -> T:
@@ -358,55 +355,64 @@ class Worker:
         try:
             result = request()
         except UpstreamError as exc:
-            self.metrics.upstream_call(kind, str(exc.status or "network"))
+            self.metrics.upstream_call(kind, exc.kind)
             raise
         self.metrics.upstream_call(kind, "ok")
         return result
 
+    def _cancel(self, job: Job) -> None:
+        """Ask the upstream to stop the job's run (it ends by itself if this fails)."""
+        if not job.run_id:
+            return
+        thread_id, run_id = job.thread_id or "", job.run_id
+        try:
+            self._call("cancel", lambda: self.upstream().cancel(thread_id, run_id))
+        except UpstreamError:
+            log.warning("cancelling run %s failed; it ends upstream by itself", run_id)
+
     def _publish(self, job: Job, message: Message) -> None:
-        self.bus.publish(job.session_id, {"type": "message", "message": message_dict(message)})
+        self.events.publish(job.session_id, {"type": "message", "message": message_dict(message)})
 
     def _stop(self, job: Job, text: str | None = None) -> None:
         """The reader pressed Stop: cancel upstream, keep what was written."""
-        if job.run_id:
-            try:
-                self._call(
-                    "cancel", lambda: self.upstream().cancel(job.thread_id or "", job.run_id)
-                )
-            except UpstreamError:
-                log.warning("cancelling run %s failed; it ends upstream by itself", job.run_id)
+        self._cancel(job)
         kept = visible(text if text is not None else self.store.text_of(job.message_id))
-        message = self.store.finish(
-            job, status="done", text=kept, stopped=True, rendered=plain(kept) if kept else None
-        )
+        message = self.store.finish_stopped(job, kept, plain(kept).html if kept else "")
         if message is not None:
             self.metrics.answered("stopped", 0.0)
             self._publish(job, message)
 
     def _overdue(self, job: Job) -> None:
         """Past the deadline: cancel upstream and tell the reader."""
-        if job.run_id:
-            with contextlib.suppress(UpstreamError):
-                self.upstream().cancel(job.thread_id or "", job.run_id)
+        self._cancel(job)
         self._finish(job, RunState("expired"))
 
     def _upstream_failed(self, job: Job, exc: UpstreamError) -> None:
+        """Retry what may succeed later; end the answer when asking again cannot help."""
         self.metrics.upstream_error(exc.status)
-        if exc.status == 429 and exc.retry_after:
+        if isinstance(exc, RateLimited):
             # The limit is the account's, not the answer's: hold every start and poll back.
-            self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
-        if not exc.retryable:
-            log.warning(
-                "answer job %s: %s", job.id, exc.detail, extra={"request_id": job.request_id}
-            )
+            if exc.retry_after:
+                self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
+            self._retry_later(job, max(exc.retry_after or 0.0, self._backoff(job)))
+        elif isinstance(exc, Unavailable):
+            self._retry_later(job, self._backoff(job))
+        else:
+            log.warning("answer job %s: %s", job.id, exc, extra={"request_id": job.request_id})
             self._finish(job, RunState("failed"))
-            return
-        backoff = min(30.0, 0.5 * 2 ** min(job.attempts, 6))
-        self._retry_later(job, max(backoff, exc.retry_after or 0.0))
+
+    def _backoff(self, job: Job) -> float:
+        """Seconds before a job whose upstream request failed tries again."""
+        return min(30.0, 0.5 * 2 ** min(job.attempts, 6))
 
     def _retry_later(self, job: Job, seconds: float) -> None:
         at = min(utcnow() + timedelta(seconds=seconds), job.deadline_at)
         self._release(job, at, attempts=job.attempts + 1)
+
+    def _release(self, job: Job, at: datetime, **values: object) -> None:
+        """Give a job back until `at`, and look at it then."""
+        self.store.release(job.id, at, **values)
+        self.look_at(at)
 
 
 def _alive(pid: int) -> bool:

@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from proxy.web.app import create_app
 
-    app = create_app(settings, with_worker=settings.run_poller)
+    app = create_app(settings, with_worker=settings.run_worker)
     server = make_server(args.host, args.port, app, threaded=True)
     logging.getLogger("docschat").info("serving on http://%s:%s/", args.host, server.server_port)
     print(f"docschat serving on http://{args.host}:{server.server_port}/", flush=True)
@@ -50,13 +50,12 @@ def _until_signal(stop: object) -> None:
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
+    from proxy.setup import run_setup
     from proxy.storage.db import Database
-    from proxy.upstream.factory import make_client
-    from proxy.upstream.provision import setup
 
     db = Database(settings.database_url)
     db.upgrade()
-    done = setup(settings, db, make_client(settings))
+    done = run_setup(settings, db)
     print(f"api: {done.api}")
     print(f"vector store: {done.vector_store_id}")
     if done.assistant_id:
@@ -156,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear line for the operator, never a traceback
-        from proxy.upstream.base import UpstreamError
+        from proxy.upstream.errors import UpstreamError
 
         if isinstance(exc, UpstreamError):
             print(f"docschat: {exc.detail}", file=sys.stderr)

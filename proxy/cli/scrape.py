@@ -137,7 +137,7 @@ def scrape(
     progress: _Progress | None = None,
 ) -> dict[str, Any]:
     """Crawl, then store and upload; returns the summary. Raises ScrapeError on failure."""
-    from proxy.upstream.base import UpstreamError
+    from proxy.upstream.errors import UpstreamError
 
     began = time.monotonic()
     knowledge = None
@@ -175,14 +175,13 @@ def scrape(
 
 def _knowledge(settings: Settings, db: Database) -> Any:
     """The upstream store, created or verified by setup (idempotent)."""
+    from proxy.setup import run_setup
     from proxy.upstream.factory import make_client
     from proxy.upstream.knowledge import Knowledge
-    from proxy.upstream.provision import setup
 
+    recorded = run_setup(settings, db)
     # Knowledge retries by itself and counts the retries; the SDK's own would hide them.
-    client = make_client(settings, retries=0)
-    recorded = setup(settings, db, client)
-    return Knowledge(client, recorded.vector_store_id)
+    return Knowledge(make_client(settings, retries=0), recorded.vector_store_id)
 
 
 def _extract_pool() -> AbstractContextManager[Executor | None]:

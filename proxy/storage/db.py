@@ -18,6 +18,15 @@ from sqlalchemy.sql.expression import Select
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def libpq_dsn(database_url: str) -> str | None:
+    """The plain PostgreSQL connection string of a database URL (for LISTEN/NOTIFY), or None
+    for another database."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class Database:
     """One engine and its session factories; migrations are applied with `upgrade()`."""
 

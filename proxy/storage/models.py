@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +52,32 @@ class Base(DeclarativeBase):
     """Declarative base of every docschat table."""
 
 
-ACTIVE_JOB_STATES = ("queued", "running")
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands; readers see it as the message's `status`."""
+
+    PENDING = "pending"
+    STREAMING = "streaming"
+    DONE = "done"
+    ERROR = "error"
+
+
+class JobState(StrEnum):
+    """Where an answer job stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    ERROR = "error"
+
+
+ACTIVE_JOB_STATES = (JobState.QUEUED, JobState.RUNNING)
 
 
 class Document(Base):
@@ -106,7 +132,7 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="done")
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.DONE)
     stopped: Mapped[bool] = mapped_column(default=False)
     sources: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     upstream_message_id: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -146,7 +172,7 @@ class AnswerJob(Base):
     api: Mapped[str] = mapped_column(String(16), default="")
     thread_id: Mapped[str | None] = mapped_column(String(128))
     run_id: Mapped[str | None] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
     stream_cursor: Mapped[int | None] = mapped_column(Integer)
     stop_requested: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -158,6 +184,20 @@ class AnswerJob(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UpstreamCleanup(Base):
+    """An upstream thread (and its running answers) to delete after a reader cleared a chat."""
+
+    __tablename__ = "upstream_cleanups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    api: Mapped[str] = mapped_column(String(16))
+    thread_id: Mapped[str] = mapped_column(String(128))
+    # [thread id, run id] of each answer that was still running when the chat was cleared.
+    runs: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Setting(Base):

@@ -16,11 +16,10 @@ from proxy.upstream.base import (
     Delta,
     Ended,
     RunState,
-    StreamBroken,
     StreamEvent,
     Turn,
 )
-from proxy.upstream.errors import translated
+from proxy.upstream.errors import StreamBroken, translated
 
 RUNNING = {"queued", "in_progress", "cancelling"}
 
@@ -43,7 +42,7 @@ class AssistantsUpstream:
         # thread-safe; it only matches warnings raised from this module's calls.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
 
-    def _run_args(self, question: str, metadata: dict[str, str]) -> dict[str, Any]:
+    def _run_args(self, metadata: dict[str, str]) -> dict[str, Any]:
         # Bounded context and answer length keep every run's cost bounded, however long the chat.
         return {
             "assistant_id": self.assistant_id,
@@ -60,13 +59,13 @@ class AssistantsUpstream:
             if thread_id is None:
                 run = self.client.beta.threads.create_and_run(
                     thread={"messages": _messages(history, question)},
-                    **self._run_args(question, metadata),
+                    **self._run_args(metadata),
                 )
                 return Begun(run.thread_id, run.id, new_thread=True)
             run = self.client.beta.threads.runs.create(
                 thread_id,
                 additional_messages=[{"role": "user", "content": question}],
-                **self._run_args(question, metadata),
+                **self._run_args(metadata),
             )
             return Begun(thread_id, run.id)
 
@@ -80,14 +79,14 @@ class AssistantsUpstream:
                 request = threads.with_streaming_response.create_and_run(
                     thread={"messages": _messages(history, question)},
                     stream=True,
-                    **self._run_args(question, metadata),
+                    **self._run_args(metadata),
                 )
             else:
                 request = threads.runs.with_streaming_response.create(
                     thread_id,
                     additional_messages=[{"role": "user", "content": question}],
                     stream=True,
-                    **self._run_args(question, metadata),
+                    **self._run_args(metadata),
                 )
             events = raw.opened(request)
         return self._events(events, new_thread=thread_id is None)

@@ -91,26 +91,6 @@ class Ended:
 StreamEvent = Begun | Delta | Ended
 
 
-class UpstreamError(Exception):
-    """An upstream request failed; retryable ones keep the job's place."""
-
-    def __init__(
-        self, detail: str, *, retryable: bool, retry_after: float | None = None, status: int = 0
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.status = status
-
-
-class StreamBroken(UpstreamError):
-    """A stream ended before the run did; the run is still going and can be polled."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, retryable=True)
-
-
 class Upstream(Protocol):
     """An answering service: Assistants (threads, runs) or Responses (conversations, responses)."""
 
@@ -146,5 +126,5 @@ class Upstream(Protocol):
         ...
 
     def probe(self) -> None:
-        """One cheap request that fails with UpstreamError when the upstream cannot serve us."""
+        """One cheap request that raises an UpstreamError when the upstream cannot serve us."""
         ...

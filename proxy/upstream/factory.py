@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from openai import OpenAI
 
 from proxy.config import Settings
@@ -12,13 +13,20 @@ from proxy.upstream.responses import ResponsesUpstream
 OPENAI_HOST = "api.openai.com"
 
 
-def make_client(settings: Settings, *, retries: int = 2, timeout: float | None = None) -> OpenAI:
-    """An openai client for the configured upstream (the key never leaves this object)."""
+def make_client(settings: Settings, *, retries: int = 2, answering: bool = False) -> OpenAI:
+    """An openai client for the configured upstream (the key never leaves this object).
+
+    An `answering` client gives up reading after DOCSCHAT_STREAM_STALL seconds without a byte,
+    so a stalled stream falls back to polling instead of holding its answer.
+    """
+    timeout = httpx.Timeout(settings.upstream_timeout)
+    if answering:
+        timeout = httpx.Timeout(settings.upstream_timeout, read=settings.stream_stall)
     return OpenAI(
         api_key=settings.openai_api_key or "docschat-local",
         base_url=settings.openai_base_url or None,
         max_retries=retries,
-        timeout=timeout if timeout is not None else settings.upstream_timeout,
+        timeout=timeout,
     )
 
 

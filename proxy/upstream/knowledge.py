@@ -14,8 +14,7 @@ from typing import Any, TypeVar
 
 from openai import NotFoundError, OpenAI
 
-from proxy.upstream.base import UpstreamError
-from proxy.upstream.errors import translated
+from proxy.upstream.errors import RateLimited, UpstreamError, translated
 
 T = TypeVar("T")
 
@@ -105,7 +104,9 @@ class Knowledge:
                     raise
                 with self._lock:
                     self._retries += 1
-                wait = exc.retry_after if exc.retry_after is not None else self._delay(attempt)
+                wait = self._delay(attempt)
+                if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    wait = exc.retry_after
                 time.sleep(min(wait, 30.0))
         raise AssertionError("unreachable")
 

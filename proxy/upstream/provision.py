@@ -1,16 +1,18 @@
-"""`docschat setup`: choose the upstream API, make sure the vector store (and assistant) exist."""
+"""Provisioning: choose the upstream API and make sure the vector store (and assistant) exist.
+
+Pure upstream work: what was made before comes in and what exists now goes out as a
+`Provisioned`; recording it is the caller's business.
+"""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openai import NotFoundError, OpenAI
-from sqlalchemy import select
 
 from proxy.config import Settings
-from proxy.storage.db import Database
-from proxy.storage.models import Setting
 from proxy.upstream.errors import translated
 from proxy.upstream.factory import OPENAI_HOST
 
@@ -18,54 +20,51 @@ STORE_NAME = "docschat"
 
 
 @dataclass(frozen=True)
-class Recorded:
-    """What setup chose and made upstream, as stored in the settings table."""
+class Provisioned:
+    """The chosen API and the ids of the upstream objects made for it."""
 
     api: str
     vector_store_id: str
     assistant_id: str = ""
     changes: tuple[str, ...] = ()
 
+    def values(self) -> dict[str, str]:
+        """As key/value pairs, for storing."""
+        return {
+            "api": self.api,
+            "vector_store_id": self.vector_store_id,
+            "assistant_id": self.assistant_id,
+        }
 
-def recorded(db: Database) -> Recorded | None:
-    """The ids setup recorded, or None before the first setup."""
-    with db.read() as s:
-        values = {k: v for k, v in s.execute(select(Setting.key, Setting.value))}
-    if "vector_store_id" not in values:
-        return None
-    return Recorded(
-        values.get("api", ""), values["vector_store_id"], values.get("assistant_id", "")
-    )
-
-
-def _record(db: Database, values: dict[str, str]) -> None:
-    with db.session() as s:
-        for key, value in values.items():
-            s.merge(Setting(key=key, value=value))
+    @classmethod
+    def from_values(cls, values: Mapping[str, str]) -> Provisioned | None:
+        """Read back what `values()` gave; None when nothing was provisioned yet."""
+        if not values.get("vector_store_id"):
+            return None
+        return cls(values.get("api", ""), values["vector_store_id"], values.get("assistant_id", ""))
 
 
 def detect_api(settings: Settings, client: OpenAI) -> str:
-    """`responses` or `assistants`: the setting if given, else what the upstream serves."""
+    """`responses` or `assistants`: the setting if given, else what the upstream serves.
+
+    Only a 404 from /assistants means "no Assistants API here"; any other failure (a wrong key,
+    an unreachable server) is raised, not taken for an answer.
+    """
     if settings.api:
         return settings.api
     if not settings.openai_base_url or OPENAI_HOST in settings.openai_base_url:
         return "responses"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), translated("probe assistants"):
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            with translated("probe assistants"):
-                try:
-                    client.beta.assistants.list(limit=1)
-                except NotFoundError:
-                    return "responses"
-        except Exception:
+            client.beta.assistants.list(limit=1)
+        except NotFoundError:
             return "responses"
     return "assistants"
 
 
-def setup(settings: Settings, db: Database, client: OpenAI) -> Recorded:
-    """Create or verify the upstream objects and record their ids; idempotent."""
-    before = recorded(db)
+def provision(settings: Settings, client: OpenAI, before: Provisioned | None) -> Provisioned:
+    """Create or verify the upstream objects; idempotent."""
     api = detect_api(settings, client)
     changes: list[str] = []
     store_id = _ensure_store(client, before.vector_store_id if before else "", changes)
@@ -74,8 +73,7 @@ def setup(settings: Settings, db: Database, client: OpenAI) -> Recorded:
         assistant_id = _ensure_assistant(settings, client, assistant_id, store_id, changes)
     if before is None or before.api != api:
         changes.append(f"api set to {api}")
-    _record(db, {"api": api, "vector_store_id": store_id, "assistant_id": assistant_id})
-    return Recorded(api, store_id, assistant_id, tuple(changes))
+    return Provisioned(api, store_id, assistant_id, tuple(changes))
 
 
 def _ensure_store(client: OpenAI, store_id: str, changes: list[str]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
-from proxy.upstream.base import StreamBroken
+from proxy.upstream.errors import StreamBroken
 
 Event = tuple[str, dict[str, Any]]
 

@@ -15,11 +15,10 @@ from proxy.upstream.base import (
     Delta,
     Ended,
     RunState,
-    StreamBroken,
     StreamEvent,
     Turn,
 )
-from proxy.upstream.errors import translated
+from proxy.upstream.errors import StreamBroken, translated
 
 RUNNING = {"queued", "in_progress"}
 ENDINGS = {"response.completed", "response.failed", "response.incomplete", "response.cancelled"}

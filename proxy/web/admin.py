@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import func, select
 
 from proxy.storage.models import ChatSession, Document, Feedback, Message
 from proxy.web.errors import ApiError
+from proxy.web.params import whole
 from proxy.web.security import admin_allowed
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,8 @@ _STATUSES = ("pending", "streaming", "done", "error")
 @admin.get("/feedback")
 def feedback_export() -> Any:
     """Rated answers with their question, oldest first; page with `after` (a feedback id)."""
-    after = _whole(request.args.get("after", "0"), "after")
-    limit = min(_whole(request.args.get("limit", str(EXPORT_LIMIT)), "limit"), EXPORT_LIMIT)
+    after = whole("after", 0)
+    limit = min(whole("limit", EXPORT_LIMIT), EXPORT_LIMIT)
     with _db().read() as s:
         rows = s.execute(
             select(Feedback, Message)
@@ -120,10 +121,3 @@ def feedback_export() -> Any:
                 }
             )
     return jsonify(feedback=items, next_after=items[-1]["id"] if items else after)
-
-
-def _whole(raw: str, name: str) -> int:
-    """A query value as a non-negative whole number, or a clear 400."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiError(400, f"invalid_{name}", f"`{name}` must be a whole number.")
-    return int(raw)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify
 
 from proxy.answers.chat import Chat
-from proxy.web.errors import ApiError
+from proxy.web.params import json_body, whole
 
 api = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
@@ -16,28 +16,6 @@ log = logging.getLogger(__name__)
 
 def _chat() -> Chat:
     return current_app.extensions["docschat"].chat
-
-
-def _body() -> dict[str, Any]:
-    """The request's JSON object, or a clear 400/415."""
-    if not request.is_json:
-        raise ApiError(
-            415, "unsupported_media_type", "Send JSON with Content-Type: application/json."
-        )
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError as exc:
-        raise ApiError(400, "invalid_json", "The JSON body is nested too deeply.") from exc
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
-    return data
-
-
-def _after() -> int:
-    raw = request.args.get("after", "0")
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiError(400, "invalid_after", "`after` must be a message id (a whole number).")
-    return int(raw)
 
 
 @api.post("/sessions")
@@ -49,13 +27,15 @@ def create_session() -> Any:
 @api.get("/sessions/<sid>/messages")
 def list_messages(sid: str) -> Any:
     """The conversation so far (or after a message id)."""
-    return jsonify(messages=_chat().messages(sid, _after()))
+    return jsonify(
+        messages=_chat().messages(sid, whole("after", 0, "a message id (a whole number)"))
+    )
 
 
 @api.post("/sessions/<sid>/messages")
 def ask(sid: str) -> Any:
     """Ask a question; the answer arrives later as a message."""
-    message = _chat().ask(sid, _body().get("text"), g.client_ip, g.request_id)
+    message = _chat().ask(sid, json_body().get("text"), g.client_ip, g.request_id)
     current_app.extensions["docschat"].metrics.question()
     log.info("question %s accepted", message["id"], extra={"request_id": g.request_id})
     return jsonify(message=message), 202
@@ -71,7 +51,7 @@ def clear(sid: str) -> Any:
 @api.post("/sessions/<sid>/messages/<int:mid>/feedback")
 def feedback(sid: str, mid: int) -> Any:
     """Rate an answer."""
-    body = _body()
+    body = json_body()
     return jsonify(feedback=_chat().feedback(sid, mid, body.get("rating"), body.get("comment")))
 
 

@@ -1,4 +1,4 @@
-"""docschat's proxy: a Flask service between the docs widget and the upstream assistant."""
+"""The Flask app: settings, services, blueprints, and the one table of error answers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from proxy.answers.errors import Refused
 from proxy.config import Settings
+from proxy.services import build
+from proxy.web import security
+from proxy.web.admin import admin
+from proxy.web.api import api
 from proxy.web.errors import ApiError
+from proxy.web.pages import web
+from proxy.web.ws import Connections, sock
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -19,13 +26,6 @@ MAX_BODY = 64 * 1024
 
 def create_app(settings: Settings | None = None, *, with_worker: bool = False) -> Flask:
     """Build the app; `with_worker` also runs the answer poller in this process."""
-    from proxy.services import build
-    from proxy.web import security
-    from proxy.web.admin import admin
-    from proxy.web.api import api
-    from proxy.web.pages import web
-    from proxy.web.ws import Connections, sock
-
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -46,6 +46,10 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
 
 def _errors(app: Flask) -> None:
     """Every error leaves as {"error": {"code", "message"}}; never a stack trace."""
+
+    @app.errorhandler(Refused)
+    def _refused(exc: Refused) -> Any:
+        return _api_error(ApiError.of(exc))
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:

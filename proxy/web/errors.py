@@ -1,6 +1,32 @@
-"""The one error type the service answers with: status, code and a readable message."""
+"""Errors as clients see them: a status, a stable code and a readable message.
+
+`ApiError` is the web edge's own refusal (bad JSON, a forbidden origin, a missing token);
+`STATUS` maps each domain refusal to the status it answers with.
+"""
 
 from __future__ import annotations
+
+from proxy.answers.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    NotSetUp,
+    RateLimited,
+    Refused,
+    Resting,
+    TooLong,
+)
+
+# The most specific class a refusal is an instance of decides (TooLong before Invalid).
+STATUS: dict[type[Refused], int] = {
+    NotFound: 404,
+    Invalid: 400,
+    TooLong: 413,
+    Conflict: 409,
+    RateLimited: 429,
+    Resting: 503,  # the service, not the client, has run out: come back tomorrow
+    NotSetUp: 503,
+}
 
 
 class ApiError(Exception):
@@ -15,11 +41,13 @@ class ApiError(Exception):
         self.message = message
         self.retry_after = retry_after
 
+    @classmethod
+    def of(cls, refusal: Refused) -> ApiError:
+        """The answer to a domain refusal, by the STATUS table."""
+        status = next(STATUS[c] for c in type(refusal).__mro__ if c in STATUS)
+        retry_after = refusal.retry_after if isinstance(refusal, RateLimited) else None
+        return cls(status, refusal.code, refusal.message, retry_after=retry_after)
+
     def body(self) -> dict[str, dict[str, str]]:
         """The JSON body of this error."""
         return {"error": {"code": self.code, "message": self.message}}
-
-
-def not_found(what: str = "session") -> ApiError:
-    """404 for an unknown (or someone else's) session or message."""
-    return ApiError(404, f"{what}_not_found", f"No such {what}.")

@@ -53,7 +53,6 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 # A question: up to 4,000 characters with something besides white space, and no NUL characters.
-QUESTION = {"type": "string", "maxLength": 4000, "pattern": "^[^\\u0000]*\\S[^\\u0000]*$"}
 SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string"}}
 MID = {"name": "mid", "in": "path", "required": True, "schema": {"type": "integer"}}
 ONE = {
@@ -111,6 +110,11 @@ FEEDBACK_EXPORT = {
 ADMIN = [{"adminToken": []}]
 
 
+def _question(max_chars: int) -> dict[str, Any]:
+    """A question: some non-blank text without NUL characters, within the configured length."""
+    return {"type": "string", "maxLength": max_chars, "pattern": "^[^\\u0000]*\\S[^\\u0000]*$"}
+
+
 def _admin_paths() -> dict[str, Any]:
     """Operator endpoints: 404 while DOCSCHAT_ADMIN_TOKEN is unset, 401 without the token."""
     page = [
@@ -156,7 +160,7 @@ def _links(sid: str, **more: str) -> dict[str, Any]:
     }
 
 
-def describe() -> dict[str, Any]:
+def describe(max_question_chars: int) -> dict[str, Any]:
     """The description of every public route."""
     message_ref = {"$ref": "#/components/schemas/Message"}
     return {
@@ -233,7 +237,7 @@ def describe() -> dict[str, Any]:
                             {
                                 "type": "object",
                                 "required": ["text"],
-                                "properties": {"text": QUESTION},
+                                "properties": {"text": _question(max_question_chars)},
                             }
                         ),
                     },

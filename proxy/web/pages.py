@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from proxy.answers.jobs import overdue
 from proxy.web.openapi import describe
@@ -48,18 +49,22 @@ def healthz() -> Any:
 
 @web.get("/readyz")
 def readyz() -> Any:
-    """Readiness: the database answers and the upstream is configured."""
+    """Readiness: the database answers and setup has been recorded. The upstream's reachability
+    is reported but does not decide: in an upstream outage every replica would otherwise leave
+    the load balancer at once, and readers could not even read their conversations."""
     services = current_app.extensions["docschat"]
     checks: dict[str, str] = {}
     try:
         with services.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception:
+    except DBAPIError:
         checks["database"] = "unavailable"
-    checks["upstream"] = "ok" if services.upstreams.reachable() else "unavailable"
-    ok = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
+    problem = services.upstreams.setup_problem() if checks["database"] == "ok" else None
+    checks["setup"] = problem or ("ok" if checks["database"] == "ok" else "unknown")
+    ready = checks["database"] == "ok" and problem is None
+    checks["upstream"] = "ok" if ready and services.upstreams.reachable() else "unavailable"
+    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
 
 
 @web.get("/metrics")
@@ -84,4 +89,4 @@ def _overdue_jobs(db: Any) -> float:
 @web.get("/api/openapi.json")
 def openapi() -> Any:
     """This service's OpenAPI description."""
-    return jsonify(describe())
+    return jsonify(describe(current_app.extensions["docschat"].settings.max_question_chars))

@@ -10,10 +10,11 @@ import pytest
 from openai import OpenAI
 
 from proxy.config import Settings
+from proxy.setup import run_setup
 from proxy.storage.db import Database
 from proxy.upstream.assistants import AssistantsUpstream
-from proxy.upstream.base import StreamBroken, Turn, UpstreamError
-from proxy.upstream.provision import setup
+from proxy.upstream.base import Turn
+from proxy.upstream.errors import StreamBroken, UpstreamError
 from proxy.upstream.responses import ResponsesUpstream
 
 HISTORY = [Turn("user", "What is docschat?"), Turn("assistant", "A docs assistant.")]
@@ -88,11 +89,11 @@ def test_setup_requests_meet_the_description(steady_url, tmp_path, api):
     )
     db = Database(settings.database_url)
     db.upgrade()
-    done = accepted(lambda: setup(settings, db, _client(steady_url)))
+    done = accepted(lambda: run_setup(settings, db))
     assert done.vector_store_id
     assert (done.assistant_id != "") == (api == "assistants")
     # A second run verifies what exists (retrieve, maybe update) instead of creating again.
-    accepted(lambda: setup(settings, db, _client(steady_url)))
+    accepted(lambda: run_setup(settings, db))
 
 
 def test_document_sync_requests_meet_the_description(steady_url):

@@ -225,6 +225,7 @@ def test_health_answers(start_stack):
     ready = httpx.get(f"{stack.url}/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {
         "database": "ok",
+        "setup": "ok",
         "upstream": "ok",
     }
 

@@ -87,7 +87,7 @@ def test_public_start_without_allowed_origins_warns_loudly(tmp_path: Path) -> No
     env = _env(
         DOCSCHAT_PUBLIC="1",
         DOCSCHAT_ALLOWED_ORIGINS="",
-        DOCSCHAT_RUN_POLLER="0",
+        DOCSCHAT_RUN_WORKER="0",
         DATABASE_URL=f"sqlite:///{tmp_path / 'p.db'}",
     )
     proc = _start([sys.executable, "-m", "proxy.cli", "serve", "--port", str(port)], env, log)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from proxy.answers.chat import Chat
-from proxy.answers.events import Bus, Hub
 from proxy.answers.jobs import JobStore, overdue
 from proxy.config import Settings
-from proxy.storage.db import Database
+from proxy.services import build
 from proxy.storage.models import utcnow
 
 
 def test_a_leased_job_is_not_due_again_until_its_lease_ends(db_url: str) -> None:
     """A job being streamed or started must not make the worker tick again and again."""
-    db = Database(db_url)
-    db.upgrade()
+    services = build(Settings.from_env({}, database_url=db_url), with_worker=False)
+    db, chat = services.db, services.chat
     try:
-        chat = Chat(Settings.from_env({}), db, Bus(Hub()))
         sid = chat.create_session()
         chat.ask(sid, "How do I install docschat?")
         chat.ask(sid, "And how do I upgrade it?")  # waits behind the first, in order
@@ -36,15 +33,14 @@ def test_a_leased_job_is_not_due_again_until_its_lease_ends(db_url: str) -> None
         assert due is not None
         assert timedelta(seconds=1) < due - utcnow() <= timedelta(seconds=2)
     finally:
-        db.dispose()
+        services.close()
 
 
 def test_overdue_counts_late_jobs_but_not_ones_a_worker_holds(db_url: str) -> None:
     """The /metrics gauge: a job being streamed is busy, a job nobody picked up is late."""
-    db = Database(db_url)
-    db.upgrade()
+    services = build(Settings.from_env({}, database_url=db_url), with_worker=False)
+    db, chat = services.db, services.chat
     try:
-        chat = Chat(Settings.from_env({}), db, Bus(Hub()))
         chat.ask(chat.create_session(), "How do I install docschat?")
         store = JobStore(db, "host:1:abc", lease_seconds=30)
         (job,) = store.claim(10)
@@ -53,4 +49,4 @@ def test_overdue_counts_late_jobs_but_not_ones_a_worker_holds(db_url: str) -> No
         (job,) = store.claim(10)  # a worker holds it again (its poll time is still past)
         assert overdue(db, 5.0) == 0
     finally:
-        db.dispose()
+        services.close()

@@ -15,6 +15,7 @@ def test_switching_modes_keeps_history_and_seeds_the_new_conversation(start_stac
     stack.answers(sid, 1)
     stack.stop()
     stack.env["DOCSCHAT_API"] = "responses"
+    stack.setup(upload=False)  # as README says: setup again after switching (files are shared)
     stack.start()
     before = stack.messages(sid)
     assert [m["role"] for m in before] == ["user", "assistant"]
@@ -48,9 +49,9 @@ def test_live_openai_answers_in_responses_mode(tmp_path):
 
     from proxy.config import Settings
     from proxy.services import build
+    from proxy.setup import run_setup
     from proxy.storage.db import Database
     from proxy.storage.models import Document
-    from proxy.upstream.provision import setup
 
     settings = Settings.from_env(
         database_url=f"sqlite:///{tmp_path / 'live.db'}", api="responses", openai_base_url=""
@@ -58,7 +59,7 @@ def test_live_openai_answers_in_responses_mode(tmp_path):
     services = build(settings, with_worker=True)
     db: Database = services.db
     client = OpenAI(api_key=settings.openai_api_key)
-    ids = setup(settings, db, client)
+    ids = run_setup(settings, db)
     pages = [
         ("https://docs.test/install", "Installing", "Install docschat with pip install docschat."),
         ("https://docs.test/port", "Port", "The demo listens on port 8000 by default."),

@@ -8,15 +8,11 @@ from proxy.upstream.base import Answer, Citation
 PAGES = {"file-a": ("Installing", "https://docs.example/install")}
 
 
-def _lookup(ids):
-    return {i: PAGES[i] for i in ids if i in PAGES}
-
-
 def test_assistants_markers_become_numbered_links():
     text = "Run pip install docschat【4:0†install.md】. Done."
     start = text.index("【")
     end = text.index("】") + 1
-    out = render_answer(Answer("msg_1", text, [Citation(start, end, "file-a")]), _lookup)
+    out = render_answer(Answer("msg_1", text, [Citation(start, end, "file-a")]), PAGES)
     assert out.text == "Run pip install docschat [\\[1\\]](https://docs.example/install). Done."
     assert '<a href="https://docs.example/install" rel="noopener noreferrer">[1]</a>' in out.html
     assert out.sources == [{"title": "Installing", "url": "https://docs.example/install"}]
@@ -29,7 +25,7 @@ def test_point_citations_and_unknown_files_are_numbered_once_each():
         Citation(24, 24, "file-x", "other.md"),
         Citation(36, 36, "file-a"),
     ]
-    out = render_answer(Answer("resp_1", text, cites), _lookup)
+    out = render_answer(Answer("resp_1", text, cites), PAGES)
     assert out.sources == [
         {"title": "Installing", "url": "https://docs.example/install"},
         {"title": "other.md", "url": ""},
@@ -75,5 +71,5 @@ def test_pages_named_by_search_results_link_when_the_table_does_not_know_them():
         [Citation(15, 15, "file-z")],
         {"file-z": ("Deploying", "https://docs.example/deploy")},
     )
-    out = render_answer(answer, _lookup)
+    out = render_answer(answer, {})
     assert out.sources == [{"title": "Deploying", "url": "https://docs.example/deploy"}]

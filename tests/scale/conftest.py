@@ -57,7 +57,7 @@ class Procs:
     def web(self, env: dict[str, str], **extra: str) -> str:
         """Start a web-only `docschat serve` on a free port; returns its base URL."""
         port = free_port()
-        env = {**env, "DOCSCHAT_RUN_POLLER": "0", **extra}
+        env = {**env, "DOCSCHAT_RUN_WORKER": "0", **extra}
         proc = self._start(["serve", "--port", str(port)], env, f"web-{port}")
         url = f"http://127.0.0.1:{port}"
 

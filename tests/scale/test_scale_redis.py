@@ -14,7 +14,7 @@ REDIS = "redis://127.0.0.1:6379/14"
 
 
 def test_answers_from_a_separate_worker_reach_the_web_process_over_redis(start_stack, tmp_path):
-    stack = start_stack(DOCSCHAT_RUN_POLLER="0", REDIS_URL=REDIS)
+    stack = start_stack(DOCSCHAT_RUN_WORKER="0", REDIS_URL=REDIS)
     with (tmp_path / "worker.log").open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "proxy.cli", "worker"],

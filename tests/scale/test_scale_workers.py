@@ -46,7 +46,7 @@ def test_killed_worker_with_50_answers_in_flight_is_replaced_and_each_is_answere
     stack = start_stack(
         db_url=pg_url,
         emulator={"latency_ms": 3000},
-        DOCSCHAT_RUN_POLLER="0",
+        DOCSCHAT_RUN_WORKER="0",
         DOCSCHAT_LEASE_SECONDS="4",
         DOCSCHAT_WORKER_THREADS="64",
     )
@@ -87,7 +87,7 @@ def test_two_workers_and_two_web_processes_share_one_database(start_stack, pg_ur
     stack = start_stack(
         db_url=pg_url,
         emulator={"latency_ms": 300},
-        DOCSCHAT_RUN_POLLER="0",
+        DOCSCHAT_RUN_WORKER="0",
         DOCSCHAT_WS_PER_IP="1000",
     )
     webs = [stack.url, procs.web(stack.env)]
@@ -170,19 +170,15 @@ def test_two_workers_and_two_web_processes_share_one_database(start_stack, pg_ur
 
 
 def _publish_from_another_process(db_url: str, sid: str, event: dict) -> None:
-    """Publish an event as a worker process would, through the PostgreSQL bus."""
-    from sqlalchemy.engine import make_url
+    """Publish an event as a worker process would, through PostgreSQL NOTIFY."""
+    from proxy.answers.events import Hub, PostgresPublisher
+    from proxy.storage.db import libpq_dsn
 
-    from proxy.answers.events import Hub, PostgresBus
-
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    bus = PostgresBus(Hub(), dsn)
+    publisher = PostgresPublisher(Hub(), libpq_dsn(db_url) or "")
     try:
-        bus.publish(sid, event)
+        publisher.publish(sid, event)
     finally:
-        bus.stop()
-        if bus._conn is not None:
-            bus._conn.close()
+        publisher.close()
 
 
 def _store_answer(db_url: str, sid: str) -> int:
@@ -218,7 +214,7 @@ def _long_answer(message_id: int) -> dict:
 
 
 def test_a_long_answer_reaches_listeners_on_another_process(start_stack, pg_url, listen):
-    stack = start_stack(db_url=pg_url, DOCSCHAT_RUN_POLLER="0")
+    stack = start_stack(db_url=pg_url, DOCSCHAT_RUN_WORKER="0")
     sid = stack.new_session()
     listener = listen(stack.url, sid)
     time.sleep(0.5)  # the subscription is registered once the handshake is done

@@ -12,6 +12,7 @@ import pytest
 from proxy.answers.limits import DatabaseCounters, Limits, RedisCounters, ip_bucket
 from proxy.config import Settings
 from proxy.storage.db import Database
+from proxy.answers.errors import RateLimited, Resting
 from proxy.web.errors import ApiError
 from tests.conftest import Stack, wait_until
 from tests.security.conftest import (
@@ -226,9 +227,10 @@ def test_token_cap_rests_the_assistant(tmp_path: Path) -> None:
         worker.spent(999)  # the usage the upstream reported for one answer
         web.check_question("s1", "10.0.0.1")
         worker.spent(1)
-        with pytest.raises(ApiError) as resting:
+        with pytest.raises(Resting) as resting:
             web.check_question("s2", "10.0.0.2")
-        assert resting.value.status == 503 and resting.value.code == "resting"
+        answered = ApiError.of(resting.value)
+        assert answered.status == 503 and answered.code == "resting"
         assert web.today()["tokens"] == 1000
     finally:
         db.dispose()
@@ -247,12 +249,12 @@ def test_redis_counters_are_shared_between_processes() -> None:
     now = 1_000_000_000.0 + (uuid.uuid4().int % 10_000) * 86400.0  # a day of its own
     one.check_question(sid, "10.0.0.1", now)
     two.check_question(sid, "10.0.0.1", now)
-    with pytest.raises(ApiError) as limited:
+    with pytest.raises(RateLimited) as limited:
         one.check_question(sid, "10.0.0.1", now)
-    assert limited.value.status == 429 and limited.value.retry_after
+    assert ApiError.of(limited.value).status == 429 and limited.value.retry_after
     one.spent(10, now)
     two.spent(10, now)
-    with pytest.raises(ApiError) as resting:
+    with pytest.raises(Resting) as resting:
         two.check_question(uuid.uuid4().hex, "10.0.0.9", now)
     assert resting.value.code == "resting"
     # Session ids are bearer secrets: they never appear in counter names.
