@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proxy.answers.errors import RateLimited, Resting
 from proxy.answers.limits import DatabaseCounters, Limits, RedisCounters, ip_bucket
 from proxy.config import Settings
 from proxy.storage.db import Database
-from proxy.answers.errors import RateLimited, Resting
 from proxy.web.errors import ApiError
 from tests.conftest import Stack, wait_until
 from tests.security.conftest import (
