@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from emulator import assistants, files, responses
@@ -75,6 +75,9 @@ def create_app(options: EmulatorOptions) -> Flask:
         if fault.kind == "hang":
             st.stopping.wait(float(fault.options.get("seconds", 30)))
             return None
+        if fault.kind == "late":
+            g.late_seconds = float(fault.options.get("seconds", 30))
+            return None
         if fault.kind == "http_429":
             retry = fault.options.get("retry_after")
             headers = {"Retry-After": str(retry)} if retry is not None else {}
@@ -89,6 +92,14 @@ def create_app(options: EmulatorOptions) -> Flask:
             "The server had an error while processing your request. Sorry about that!",
             type="server_error",
         )
+
+    @app.after_request
+    def late(response: Response) -> Response:
+        """Hold a served answer back, as a slow network would (the "late" fault)."""
+        seconds = g.pop("late_seconds", None)
+        if seconds:
+            st.stopping.wait(seconds)
+        return response
 
     @app.errorhandler(ApiError)
     def api_error(err: ApiError) -> Response:

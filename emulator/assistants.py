@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from emulator.errors import invalid, not_found
-from emulator.faults import RUN_KINDS, STREAM_KINDS
+from emulator.faults import RUN_KINDS, STREAM_KINDS, stream_break
 from emulator.search import NOT_FOUND, Answer, Segment, answer, scripted, split_tokens
 from emulator.state import json_body, new_id, now, paginate, state, word_count
 from emulator.timeline import Chunk, Event, Job, pump
@@ -596,8 +596,8 @@ def _answer_run(run: Run, stream: bool, disconnect: Any) -> Any:
         with st.lock:
             # The new run as it was when created, as OpenAI answers.
             return run_obj(run, run.job.created)
-    after = disconnect.options.get("after_events", 3) if disconnect is not None else None
-    events = pump(run.job, st.lock, st.stopping, disconnect_after=after)
+    after, stall = stream_break(disconnect)
+    events = pump(run.job, st.lock, st.stopping, disconnect_after=after, stall=stall)
     return Response(events, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 

@@ -8,11 +8,17 @@ from typing import Any
 
 from emulator.errors import invalid
 
-HTTP_KINDS = frozenset({"http_429", "http_500", "hang"})
+HTTP_KINDS = frozenset({"http_429", "http_500", "hang", "late"})
 RUN_KINDS = frozenset({"run_failed", "run_expired", "run_incomplete", "run_never_finishes"})
-STREAM_KINDS = frozenset({"stream_disconnect"})
+STREAM_KINDS = frozenset({"stream_disconnect", "stream_stall"})
 KINDS = HTTP_KINDS | RUN_KINDS | STREAM_KINDS
-NUMBER_FIELDS = {"retry_after": "http_429", "seconds": "hang", "after_events": "stream_disconnect"}
+# "hang" waits before a request is served, "late" after it was (the work is done upstream, but the
+# answer arrives after the client gave up: what a retry must not do twice).
+NUMBER_FIELDS = {
+    "retry_after": ("http_429",),
+    "seconds": ("hang", "late"),
+    "after_events": ("stream_disconnect", "stream_stall"),
+}
 
 
 @dataclass
@@ -31,6 +37,14 @@ class Fault:
     def as_json(self) -> dict[str, Any]:
         """The fault as the faults endpoint shows it."""
         return {"kind": self.kind, "times": self.times, "match": self.match, **self.options}
+
+
+def stream_break(fault: Fault | None) -> tuple[int | None, bool]:
+    """After how many events a faulted stream breaks, and whether it stalls (stays open and
+    silent) rather than drops."""
+    if fault is None:
+        return None, False
+    return int(fault.options.get("after_events", 3)), fault.kind == "stream_stall"
 
 
 def parse_faults(body: Any) -> list[Fault]:
@@ -54,8 +68,8 @@ def parse_faults(body: Any) -> list[Fault]:
         if not isinstance(match, str):
             raise invalid(f"{where}.match must be a string.", param=f"{where}.match")
         options = {}
-        for name, owner in NUMBER_FIELDS.items():
-            if name in raw and kind == owner:
+        for name, owners in NUMBER_FIELDS.items():
+            if name in raw and kind in owners:
                 value = raw[name]
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise invalid(f"{where}.{name} must be a number >= 0.", param=f"{where}.{name}")

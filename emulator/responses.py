@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from emulator.errors import ApiError, invalid, not_found
-from emulator.faults import RUN_KINDS, STREAM_KINDS
+from emulator.faults import RUN_KINDS, STREAM_KINDS, stream_break
 from emulator.search import NOT_FOUND, Answer, Segment, answer, scripted, split_tokens
 from emulator.state import json_body, new_id, now, paginate, state, word_count
 from emulator.timeline import Chunk, Event, Job, pump
@@ -477,8 +477,8 @@ def _request_lines() -> tuple[str, str]:
 
 def _stream(rec: ResponseRec, start: int, disconnect: Any) -> Response:
     st = state()
-    after = disconnect.options.get("after_events", 3) if disconnect is not None else None
-    events = pump(rec.job, st.lock, st.stopping, start=start, disconnect_after=after)
+    after, stall = stream_break(disconnect)
+    events = pump(rec.job, st.lock, st.stopping, start=start, disconnect_after=after, stall=stall)
     return Response(events, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 

@@ -177,6 +177,9 @@ class Job:
         return events, finished, upcoming
 
 
+STALL_SECONDS = 60.0  # how long a stalled stream stays silent before it drops
+
+
 def pump(
     job: Job,
     lock: threading.RLock,
@@ -184,15 +187,18 @@ def pump(
     start: int = 0,
     disconnect_after: int | None = None,
     keepalive: float = 10.0,
+    *,
+    stall: bool = False,
 ) -> Iterator[bytes]:
     """Yield the job's events from index `start` as they fall due, until it ends.
 
-    With `disconnect_after`, the connection is dropped (no clean end) after that many events.
+    With `disconnect_after`, the connection is dropped (no clean end) after that many events;
+    with `stall` too, it first stays open and silent for up to a minute.
     """
     with lock:
         job.open_stream()
     try:
-        yield from _pump(job, lock, stopping, start, disconnect_after, keepalive)
+        yield from _pump(job, lock, stopping, start, disconnect_after, keepalive, stall)
     finally:
         with lock:
             job.close_stream()
@@ -205,6 +211,7 @@ def _pump(
     start: int,
     disconnect_after: int | None,
     keepalive: float,
+    stall: bool,
 ) -> Iterator[bytes]:
     sent = start
     written = 0
@@ -226,6 +233,8 @@ def _pump(
             yield b"".join(batch)
             last_write = time.time()
         if disconnect_after is not None and written >= disconnect_after:
+            if stall:
+                stopping.wait(STALL_SECONDS)
             # werkzeug treats this as a dropped connection: no closing chunk is written.
             raise ConnectionAbortedError("emulated stream disconnect")
         if finished:

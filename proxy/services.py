@@ -51,7 +51,7 @@ class Upstreams:
                         f"{self.settings.api}: run `docschat setup` again."
                     )
                 # Jobs retry on their own schedule, so the SDK must not retry inside a step.
-                client = make_client(self.settings, retries=0, answering=True)
+                client = make_client(self.settings, retries=0)
                 self._upstream = make_upstream(
                     self.settings, client, ids.api, ids.vector_store_id, ids.assistant_id
                 )

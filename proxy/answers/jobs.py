@@ -177,18 +177,33 @@ class JobStore:
         with self.db.read() as s:
             return s.scalar(select(Message.text).where(Message.id == message_id)) or ""
 
+    def opened(self, job: Job, api: str, thread_id: str) -> bool:
+        """Record the session's new upstream thread before anything runs on it, so a retried
+        start finds it again instead of making another; False when the job is no longer ours."""
+        now = utcnow()
+        with self.db.session() as s:
+            mine = s.scalar(select(AnswerJob.id).where(self._mine(job.id)).with_for_update())
+            if mine is None:
+                return False
+            row = s.scalar(
+                select(UpstreamThread).where(UpstreamThread.session_id == job.session_id)
+            )
+            if row is None:
+                s.add(UpstreamThread(session_id=job.session_id, api=api, thread_id=thread_id))
+            else:
+                row.api, row.thread_id, row.created_at = api, thread_id, now
+        return True
+
     def started(
         self,
         job: Job,
         api: str,
         thread_id: str,
         run_id: str,
-        *,
-        new_thread: bool,
         poll_at: datetime | None = None,
     ) -> bool:
-        """Record the upstream run (and a new thread for the session); with `poll_at`, also give
-        the job back until then (a polled run), in the same transaction."""
+        """Record the upstream run; with `poll_at`, also give the job back until then (a polled
+        run), in the same transaction. False when the job is no longer ours."""
         now = utcnow()
         values: dict[str, Any] = {
             "api": api,
@@ -202,14 +217,6 @@ class JobStore:
             values.update(next_poll_at=poll_at, lease_owner=None, lease_expires_at=None)
         with self.db.session() as s:
             done = s.execute(update(AnswerJob).where(self._mine(job.id)).values(**values)).rowcount
-            if done and new_thread:
-                row = s.scalar(
-                    select(UpstreamThread).where(UpstreamThread.session_id == job.session_id)
-                )
-                if row is None:
-                    s.add(UpstreamThread(session_id=job.session_id, api=api, thread_id=thread_id))
-                else:
-                    row.api, row.thread_id, row.created_at = api, thread_id, now
         return bool(done)
 
     def show_progress(self, job: Job, text: str, cursor: int | None) -> bool | None:

@@ -211,10 +211,25 @@ class Worker:
             self._poll(job, upstream)
 
     def _start(self, job: Job, upstream: Upstream) -> None:
-        """Start the run, on the session's thread (or a new one seeded with its history)."""
+        """Start the run on the session's thread, making (and recording) the thread first."""
         prompt = self.store.prompt(job, upstream.api, self.settings.history_chars)
-        history = [Turn(role, text) for role, text in prompt.history]
         metadata = {"docschat_job": str(job.id)}
+        thread_id = prompt.thread_id
+        if thread_id is None:
+            history = [Turn(role, text) for role, text in prompt.history]
+            thread_id = self._call("open", lambda: upstream.open_thread(history))
+            if not self.store.opened(job, upstream.api, thread_id):
+                return
+        elif job.attempts:
+            # An earlier try may have started the run and lost the answer on its way back (a
+            # timeout): look before starting a second one.
+            tid = thread_id
+            found = self._call("find", lambda: upstream.find_run(tid, metadata))
+            if found is not None:
+                log.info("answer job %s: following run %s of an earlier try", job.id, found)
+                if self.store.started(job, upstream.api, tid, found, poll_at=utcnow()):
+                    self.wake()
+                return
         log.info(
             "answer job %s: starting on %s (%s)",
             job.id,
@@ -222,7 +237,7 @@ class Worker:
             "new thread" if prompt.thread_id is None else "same thread",
             extra={"request_id": job.request_id},
         )
-        args = (prompt.thread_id, prompt.question, history, metadata)
+        args = (thread_id, prompt.question, metadata)
         if self.settings.streaming:
             self._consume(job, upstream, self._call("start", lambda: upstream.stream(*args)))
             return
@@ -235,14 +250,7 @@ class Worker:
         self, job: Job, upstream: Upstream, begun: Begun, poll_at: datetime | None = None
     ) -> bool:
         """Record a run that began upstream; False when the job is no longer ours."""
-        return self.store.started(
-            job,
-            upstream.api,
-            begun.thread_id,
-            begun.run_id,
-            new_thread=begun.new_thread,
-            poll_at=poll_at,
-        )
+        return self.store.started(job, upstream.api, begun.thread_id, begun.run_id, poll_at)
 
     def _consume(self, job: Job, upstream: Upstream, events: Iterator[StreamEvent]) -> None:
         """Follow a stream: push coalesced deltas, save progress, finish at its end."""

@@ -31,9 +31,16 @@ class AssistantsUpstream:
     can_resume = False
 
     def __init__(
-        self, client: OpenAI, assistant_id: str, *, context_turns: int = 12, max_tokens: int = 1000
+        self,
+        client: OpenAI,
+        streams: OpenAI,
+        assistant_id: str,
+        *,
+        context_turns: int = 12,
+        max_tokens: int = 1000,
     ) -> None:
         self.client = client
+        self.streams = streams  # the same client, with the stream stall as its read timeout
         self.assistant_id = assistant_id
         self.context_turns = context_turns
         self.max_tokens = max_tokens
@@ -51,53 +58,58 @@ class AssistantsUpstream:
             "max_completion_tokens": self.max_tokens,
         }
 
-    def begin(
-        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
-    ) -> Begun:
-        """Start a run; a new thread and its run are made in one request."""
+    def open_thread(self, history: list[Turn]) -> str:
+        """Create the session's thread with its earlier turns."""
+        turns = [{"role": t.role, "content": t.text} for t in history if t.text]
+        with translated("create thread"):
+            return self.client.beta.threads.create(messages=turns).id  # type: ignore[arg-type]
+
+    def find_run(self, thread_id: str, metadata: dict[str, str]) -> str | None:
+        """The newest of the thread's last runs that carries this metadata, if any."""
+        runs = self.client.beta.threads.runs
+        with translated("list runs"):
+            page = raw.body(runs.with_raw_response.list(thread_id, limit=10, order="desc"))
+        for run in page.get("data") or []:
+            mine = run.get("metadata") or {}
+            if all(mine.get(key) == value for key, value in metadata.items()):
+                return str(run["id"])
+        return None
+
+    def _run_request(self, thread_id: str, question: str, metadata: dict[str, str]) -> dict:
+        return {
+            "thread_id": thread_id,
+            "additional_messages": [{"role": "user", "content": question}],
+            **self._run_args(metadata),
+        }
+
+    def begin(self, thread_id: str, question: str, metadata: dict[str, str]) -> Begun:
+        """Start a run on the thread."""
         with translated("start run"):
-            if thread_id is None:
-                run = self.client.beta.threads.create_and_run(
-                    thread={"messages": _messages(history, question)},
-                    **self._run_args(metadata),
-                )
-                return Begun(run.thread_id, run.id, new_thread=True)
             run = self.client.beta.threads.runs.create(
-                thread_id,
-                additional_messages=[{"role": "user", "content": question}],
-                **self._run_args(metadata),
+                **self._run_request(thread_id, question, metadata)
             )
-            return Begun(thread_id, run.id)
+        return Begun(thread_id, run.id)
 
     def stream(
-        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+        self, thread_id: str, question: str, metadata: dict[str, str]
     ) -> Iterator[StreamEvent]:
         """Start a run with stream=True and translate its events."""
-        threads = self.client.beta.threads
+        runs = self.streams.beta.threads.runs
         with translated("stream run"):
-            if thread_id is None:
-                request = threads.with_streaming_response.create_and_run(
-                    thread={"messages": _messages(history, question)},
-                    stream=True,
-                    **self._run_args(metadata),
+            events = raw.opened(
+                runs.with_streaming_response.create(
+                    stream=True, **self._run_request(thread_id, question, metadata)
                 )
-            else:
-                request = threads.runs.with_streaming_response.create(
-                    thread_id,
-                    additional_messages=[{"role": "user", "content": question}],
-                    stream=True,
-                    **self._run_args(metadata),
-                )
-            events = raw.opened(request)
-        return self._events(events, new_thread=thread_id is None)
+            )
+        return self._events(events)
 
-    def _events(self, events: Iterator[raw.Event], new_thread: bool) -> Iterator[StreamEvent]:
+    def _events(self, events: Iterator[raw.Event]) -> Iterator[StreamEvent]:
         """Begun on run creation, Delta per text fragment, Ended with the final messages."""
         messages: list[dict[str, Any]] = []
         with translated("stream run"):
             for name, data in events:
                 if name == "thread.run.created":
-                    yield Begun(data["thread_id"], data["id"], new_thread=new_thread)
+                    yield Begun(data["thread_id"], data["id"])
                 elif name == "thread.message.delta":
                     for part in data["delta"].get("content") or []:
                         value = (part.get("text") or {}).get("value")
@@ -153,12 +165,6 @@ class AssistantsUpstream:
         """Delete the thread upstream."""
         with translated("delete thread"):
             self.client.beta.threads.delete(thread_id)
-
-
-def _messages(history: list[Turn], question: str) -> list[dict[str, str]]:
-    """Thread messages: the seeded history, then the question."""
-    turns = [{"role": t.role, "content": t.text} for t in history if t.text]
-    return [*turns, {"role": "user", "content": question}]
 
 
 def _tokens(run: dict[str, Any]) -> int:

@@ -66,11 +66,10 @@ class Turn:
 
 @dataclass(frozen=True)
 class Begun:
-    """A run or response was started upstream (on a thread made for it when new_thread)."""
+    """A run or response was started upstream."""
 
     thread_id: str
     run_id: str
-    new_thread: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,14 +96,21 @@ class Upstream(Protocol):
     api: str
     can_resume: bool
 
-    def begin(
-        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
-    ) -> Begun:
-        """Start answering `question`, making a thread first when `thread_id` is None."""
+    def open_thread(self, history: list[Turn]) -> str:
+        """Make a session's thread (or conversation), seeded with its earlier turns."""
+        ...
+
+    def find_run(self, thread_id: str, metadata: dict[str, str]) -> str | None:
+        """The run on this thread started with this metadata, if one exists (a start whose
+        answer was lost on its way back); None also where the API cannot list runs."""
+        ...
+
+    def begin(self, thread_id: str, question: str, metadata: dict[str, str]) -> Begun:
+        """Start answering `question` on the thread."""
         ...
 
     def stream(
-        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+        self, thread_id: str, question: str, metadata: dict[str, str]
     ) -> Iterator[StreamEvent]:
         """Start answering with a stream: Begun first, then Deltas, then Ended."""
         ...

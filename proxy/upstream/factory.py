@@ -13,20 +13,13 @@ from proxy.upstream.responses import ResponsesUpstream
 OPENAI_HOST = "api.openai.com"
 
 
-def make_client(settings: Settings, *, retries: int = 2, answering: bool = False) -> OpenAI:
-    """An openai client for the configured upstream (the key never leaves this object).
-
-    An `answering` client gives up reading after DOCSCHAT_STREAM_STALL seconds without a byte,
-    so a stalled stream falls back to polling instead of holding its answer.
-    """
-    timeout = httpx.Timeout(settings.upstream_timeout)
-    if answering:
-        timeout = httpx.Timeout(settings.upstream_timeout, read=settings.stream_stall)
+def make_client(settings: Settings, *, retries: int = 2) -> OpenAI:
+    """An openai client for the configured upstream (the key never leaves this object)."""
     return OpenAI(
         api_key=settings.openai_api_key or "docschat-local",
         base_url=settings.openai_base_url or None,
         max_retries=retries,
-        timeout=timeout,
+        timeout=settings.upstream_timeout,
     )
 
 
@@ -52,15 +45,22 @@ def make_upstream(
     settings: Settings, client: OpenAI, api: str, vector_store_id: str, assistant_id: str
 ) -> Upstream:
     """The adapter for `api`, wired to the recorded vector store (and assistant)."""
+    # A stream that sends nothing for DOCSCHAT_STREAM_STALL seconds gives up reading, so its
+    # answer falls back to polling instead of waiting on a stalled connection.
+    streams = client.with_options(
+        timeout=httpx.Timeout(settings.upstream_timeout, read=settings.stream_stall)
+    )
     if api == "assistants":
         return AssistantsUpstream(
             client,
+            streams,
             assistant_id,
             context_turns=settings.context_turns,
             max_tokens=settings.max_answer_tokens,
         )
     return ResponsesUpstream(
         client,
+        streams,
         settings.model,
         settings.instructions,
         vector_store_id,

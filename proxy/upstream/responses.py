@@ -33,6 +33,7 @@ class ResponsesUpstream:
     def __init__(
         self,
         client: OpenAI,
+        streams: OpenAI,
         model: str,
         instructions: str,
         vector_store_id: str,
@@ -40,12 +41,13 @@ class ResponsesUpstream:
         max_tokens: int = 1000,
     ) -> None:
         self.client = client
+        self.streams = streams  # the same client, with the stream stall as its read timeout
         self.model = model
         self.instructions = instructions
         self.vector_store_id = vector_store_id
         self.max_tokens = max_tokens
 
-    def _conversation(self, history: list[Turn]) -> str:
+    def open_thread(self, history: list[Turn]) -> str:
         """Create the session's conversation, seeded with its earlier turns."""
         items = [{"type": "message", "role": t.role, "content": t.text} for t in history if t.text]
         with translated("create conversation"):
@@ -71,52 +73,48 @@ class ResponsesUpstream:
             "max_output_tokens": self.max_tokens,
         }
 
-    def begin(
-        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
-    ) -> Begun:
-        """Start a background response (making the conversation first if needed)."""
-        new = thread_id is None
-        conversation = self._conversation(history) if thread_id is None else thread_id
+    def find_run(self, thread_id: str, metadata: dict[str, str]) -> str | None:
+        """The Responses API cannot list a conversation's responses: None."""
+        return None
+
+    def begin(self, thread_id: str, question: str, metadata: dict[str, str]) -> Begun:
+        """Start a background response in the conversation."""
         with translated("create response"):
             response = self.client.responses.create(
-                **self._create_args(conversation, question, metadata)
+                **self._create_args(thread_id, question, metadata)
             )
-        return Begun(conversation, response.id, new_thread=new)
+        return Begun(thread_id, response.id)
 
     def stream(
-        self, thread_id: str | None, question: str, history: list[Turn], metadata: dict[str, str]
+        self, thread_id: str, question: str, metadata: dict[str, str]
     ) -> Iterator[StreamEvent]:
         """Start a streamed background response and translate its events."""
-        new = thread_id is None
-        conversation = self._conversation(history) if thread_id is None else thread_id
         with translated("stream response"):
             events = raw.opened(
-                self.client.responses.with_streaming_response.create(
-                    **self._create_args(conversation, question, metadata), stream=True
+                self.streams.responses.with_streaming_response.create(
+                    **self._create_args(thread_id, question, metadata), stream=True
                 )
             )
-        return self._events(events, conversation, new)
+        return self._events(events, thread_id)
 
     def resume(self, thread_id: str, run_id: str, cursor: int) -> Iterator[StreamEvent]:
         """Continue a response's stream after event number `cursor`."""
         with translated("resume stream"):
             events = raw.opened(
-                self.client.responses.with_streaming_response.retrieve(
+                self.streams.responses.with_streaming_response.retrieve(
                     run_id, stream=True, starting_after=cursor
                 )
             )
-        return self._events(events, thread_id, False)
+        return self._events(events, thread_id)
 
-    def _events(
-        self, events: Iterator[raw.Event], conversation: str, new: bool
-    ) -> Iterator[StreamEvent]:
+    def _events(self, events: Iterator[raw.Event], conversation: str) -> Iterator[StreamEvent]:
         """Begun on creation, Delta per text fragment (with its sequence number), then Ended."""
         with translated("stream response"):
             for _name, event in events:
                 kind = event.get("type")
                 cursor = event.get("sequence_number")
                 if kind == "response.created":
-                    yield Begun(conversation, event["response"]["id"], new_thread=new)
+                    yield Begun(conversation, event["response"]["id"])
                     yield Delta("", cursor)
                 elif kind == "response.output_text.delta":
                     yield Delta(event["delta"], cursor)

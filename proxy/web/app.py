@@ -18,7 +18,7 @@ from proxy.web.admin import admin
 from proxy.web.api import api
 from proxy.web.errors import ApiError
 from proxy.web.pages import web
-from proxy.web.ws import Connections, sock
+from proxy.web.ws import Connections, events_bp, sock
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     app.register_blueprint(api)
     app.register_blueprint(admin)
     app.register_blueprint(web)
+    app.register_blueprint(events_bp)
     sock.init_app(app)
     _errors(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -9,10 +10,11 @@ import time
 from collections import Counter
 from typing import Any
 
-from flask import current_app, g
+from flask import Blueprint, current_app, g, request
 from flask_sock import ConnectionClosed, Sock
 
 sock = Sock()
+events_bp = Blueprint("events", __name__)
 PING_EVERY = 20.0
 # How often an idle connection's thread wakes to look at what the reader sent. Every open widget
 # holds a thread, so this is most of an idle web process's CPU: 2,000 widgets wake 1,000 times a
@@ -54,28 +56,42 @@ class Connections:
             return sum(self.by_ip.values())
 
 
-@sock.route("/api/sessions/<sid>/events")
-def events(ws: Any, sid: str) -> None:
-    """Send every event of the session until the reader goes away."""
+@events_bp.before_request
+def _subscribe() -> None:
+    """Subscribe before the handshake: the reader reads the list once the socket is open, so an
+    event published in between must already be queued for it."""
     services = current_app.extensions["docschat"]
     settings = services.settings
+    sid = (request.view_args or {}).get("sid", "")
     if not services.chat.exists(sid):
-        ws.close(reason=4404, message="session not found")
+        g.ws_refusal = (4404, "session not found")
         return
     conns: Connections = current_app.extensions["docschat_ws"]
-    ip = g.client_ip
-    if not conns.open(ip, sid, settings.ws_per_ip, settings.ws_per_session):
+    if not conns.open(g.client_ip, sid, settings.ws_per_ip, settings.ws_per_session):
         services.metrics.refused("ws_limit")
-        ws.close(reason=4429, message="too many connections")
+        g.ws_refusal = (4429, "too many connections")
         return
-    sub = services.hub.subscribe(sid)
-    try:
-        _pump(ws, sub.queue)
-    except ConnectionClosed:
-        pass
-    finally:
-        services.hub.unsubscribe(sub)
-        conns.close(ip, sid)
+    g.ws_subscription = services.hub.subscribe(sid)
+
+
+@events_bp.teardown_request
+def _unsubscribe(_exc: BaseException | None) -> None:
+    """Forget the subscription and the connection, however the request ended."""
+    sub = g.pop("ws_subscription", None)
+    if sub is not None:
+        current_app.extensions["docschat"].hub.unsubscribe(sub)
+        current_app.extensions["docschat_ws"].close(g.client_ip, sub.session_id)
+
+
+@sock.route("/api/sessions/<sid>/events", bp=events_bp)
+def events(ws: Any, sid: str) -> None:
+    """Send every event of the session until the reader goes away."""
+    refusal = g.get("ws_refusal")
+    if refusal is not None:
+        ws.close(reason=refusal[0], message=refusal[1])
+        return
+    with contextlib.suppress(ConnectionClosed):
+        _pump(ws, g.ws_subscription.queue)
 
 
 def _pump(ws: Any, events: queue.Queue[dict[str, Any]]) -> None:

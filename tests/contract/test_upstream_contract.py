@@ -48,12 +48,12 @@ def test_the_validator_rejects_a_malformed_request(steady_url):
 
 
 def test_assistants_mode_requests_meet_the_description(steady_url):
-    up = AssistantsUpstream(_client(steady_url), "asst_contract")
-    begun = accepted(lambda: up.begin(None, "How do I install it?", HISTORY, META))
+    up = AssistantsUpstream(_client(steady_url), _client(steady_url), "asst_contract")
+    assert accepted(lambda: up.open_thread(HISTORY))
+    begun = accepted(lambda: up.begin("thread_1", "How do I install it?", META))
     assert begun.run_id
-    accepted(lambda: up.begin("thread_1", "And then?", [], META))
-    accepted(lambda: up.stream(None, "How do I install it?", HISTORY, META))
-    accepted(lambda: up.stream("thread_1", "And then?", [], META))
+    accepted(lambda: up.stream("thread_1", "And then?", META))
+    accepted(lambda: up.find_run("thread_1", META))
     accepted(lambda: up.poll("thread_1", "run_1"))
     accepted(lambda: up.cancel("thread_1", "run_1"))
     accepted(lambda: up.forget("thread_1"))
@@ -61,7 +61,7 @@ def test_assistants_mode_requests_meet_the_description(steady_url):
 
 
 def test_assistants_completed_run_lists_its_messages_within_the_description(steady_url):
-    up = AssistantsUpstream(_client(steady_url), "asst_contract")
+    up = AssistantsUpstream(_client(steady_url), _client(steady_url), "asst_contract")
     client = up.client
     # poll() lists messages only for a completed run; call that listing exactly as poll does.
     accepted(
@@ -70,11 +70,13 @@ def test_assistants_completed_run_lists_its_messages_within_the_description(stea
 
 
 def test_responses_mode_requests_meet_the_description(steady_url):
-    up = ResponsesUpstream(_client(steady_url), "gpt-4.1-mini", "Answer from the docs.", "vs_1")
-    begun = accepted(lambda: up.begin(None, "How do I install it?", HISTORY, META))
+    up = ResponsesUpstream(
+        _client(steady_url), _client(steady_url), "gpt-4.1-mini", "Answer from the docs.", "vs_1"
+    )
+    assert accepted(lambda: up.open_thread(HISTORY))
+    begun = accepted(lambda: up.begin("conv_1", "How do I install it?", META))
     assert begun.run_id
-    accepted(lambda: up.begin("conv_1", "And then?", [], META))
-    accepted(lambda: up.stream("conv_1", "And then?", [], META))
+    accepted(lambda: up.stream("conv_1", "And then?", META))
     accepted(lambda: up.resume("conv_1", "resp_1", 12))
     accepted(lambda: up.poll("conv_1", "resp_1"))
     accepted(lambda: up.cancel("conv_1", "resp_1"))

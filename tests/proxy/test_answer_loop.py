@@ -249,3 +249,21 @@ def test_runs_bound_the_context_and_the_answer_length(start_stack, api_mode):
     else:
         response = client.responses.retrieve(job["run_id"])
         assert response.truncation == "auto" and response.max_output_tokens == 300
+
+
+def test_a_start_whose_answer_arrives_too_late_does_not_run_twice(start_stack):
+    """The upstream made the run, but its answer came after our timeout: the retry looks for the
+    run (by the job's metadata) and follows it instead of starting a second one."""
+    stack = start_stack(
+        DOCSCHAT_API="assistants", DOCSCHAT_STREAMING="0", DOCSCHAT_UPSTREAM_TIMEOUT="1"
+    )
+    sid = stack.new_session()
+    stack.ask(sid, "How do I install docschat?")
+    stack.answers(sid, 1)  # the session has its thread now
+    stack.faults({"kind": "late", "seconds": 3, "match": "POST /v1/threads/{thread_id}/runs"})
+    stack.ask(sid, "How do I upgrade docschat?")
+    answers = stack.answers(sid, 2)
+    assert [a["status"] for a in answers] == ["done", "done"]
+    stats = stack.stats()
+    assert stats.get("POST /v1/threads/{thread_id}/runs") == 2  # one run per question
+    assert stats.get("GET /v1/threads/{thread_id}/runs", 0) >= 1  # it looked before retrying

@@ -104,6 +104,19 @@ def test_broken_stream_resumes_or_falls_back_and_answers_once(start_stack, api_m
     assert sum(stats.get(k, 0) for k in STARTS) == 1
 
 
+def test_a_stalled_stream_falls_back_after_the_stall_setting(start_stack, api_mode):
+    """The stream stays open but silent: after DOCSCHAT_STREAM_STALL seconds the worker stops
+    waiting on it and resumes (Responses) or polls (Assistants) the same run."""
+    stack = start_stack(DOCSCHAT_API=api_mode, DOCSCHAT_STREAM_STALL="1", emulator=SLOW)
+    stack.faults({"kind": "stream_stall", "after_events": 6})
+    sid = stack.new_session()
+    stack.ask(sid, "How do I install docschat with pip?")
+    [answer] = stack.answers(sid, 1, timeout=20)  # the stalled stream would hold it for 60 s
+    assert answer["status"] == "done"
+    assert answer["text"].count("pip install docschat") == 1
+    assert sum(stack.stats().get(k, 0) for k in STARTS) == 1
+
+
 def test_worker_killed_mid_stream_finishes_exactly_once(start_stack, db_url, api_mode):
     stack = start_stack(
         db_url=db_url,
