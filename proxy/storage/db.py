@@ -172,10 +172,8 @@ def _pooled_engine(url: str, pool_size: int, max_overflow: int) -> Engine:
 
     @event.listens_for(engine, "checkout")
     def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        # A server that restarts or ends a session says so on the socket (a FATAL message, then
-        # EOF), so an idle pooled connection with anything to read is dead. Looking costs one
-        # poll() instead of the round trip of pool_pre_ping's SELECT 1 on every checkout (a
-        # fifth of GET /messages' throughput); the pool replaces what this rejects.
+        # An idle pooled connection with anything to read is dead (a restarted server sends a
+        # FATAL message, then EOF): one poll() instead of pool_pre_ping's round trip per checkout.
         if dbapi_connection.closed or _readable(dbapi_connection.fileno()):
             raise DisconnectionError("the server closed this connection")
 

@@ -16,9 +16,8 @@ from flask_sock import ConnectionClosed, Sock
 sock = Sock()
 events_bp = Blueprint("events", __name__)
 PING_EVERY = 20.0
-# How often an idle connection's thread wakes to look at what the reader sent. Every open widget
-# holds a thread, so this is most of an idle web process's CPU: 2,000 widgets wake 1,000 times a
-# second at 2 s. Events wake the thread at once whatever this is.
+# How often an idle connection's thread wakes to read what the reader sent: every open widget holds
+# a thread, so this sets an idle web process's CPU (events wake the thread at once regardless).
 IDLE_WAKE = 2.0
 MAX_INCOMING_PER_SECOND = 20
 
