@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import nh3
 from markdown_it import MarkdownIt
@@ -15,11 +18,29 @@ from proxy.upstream.base import Answer
 MARKER = re.compile(r"【[^】]*】")
 OPEN_MARKER = re.compile(r"【[^】]*$")
 
-TAGS = {
-    "a", "p", "br", "hr", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "sup",
-}  # fmt: skip
-ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
+# What answer HTML may keep is data in the widget's folder: the chat page sanitises again with the
+# same file (the server inlines it into the page), so the two can never allow different markup.
+ALLOWLIST = Path(__file__).resolve().parents[2] / "static" / "widget" / "allowlist.json"
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """The elements, attributes (per element) and link schemes answer HTML may keep."""
+
+    tags: frozenset[str]
+    attributes: dict[str, frozenset[str]]
+    url_schemes: frozenset[str]
+
+
+@functools.cache
+def allowlist() -> Allowlist:
+    """The allow-list of answer HTML, read from its file on first use."""
+    data = json.loads(ALLOWLIST.read_text(encoding="utf-8"))
+    return Allowlist(
+        tags=frozenset(data["tags"]),
+        attributes={tag: frozenset(names) for tag, names in data["attributes"].items()},
+        url_schemes=frozenset(data["url_schemes"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -39,11 +60,12 @@ def _markdown() -> MarkdownIt:
 def to_html(text: str) -> str:
     """Markdown to HTML that can neither run script nor load remote content."""
     raw = _markdown().render(text)
+    allowed = allowlist()
     return nh3.clean(
         raw,
-        tags=TAGS,
-        attributes=ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
+        tags=allowed.tags,
+        attributes=allowed.attributes,
+        url_schemes=allowed.url_schemes,
         link_rel="noopener noreferrer",
     )
 

@@ -1,8 +1,12 @@
 """Answers become numbered source links and HTML that cannot run script or load remote content."""
 
+import json
+
+import pytest
 from bs4 import BeautifulSoup
 
-from proxy.answers.render import render_answer, to_html, visible
+from proxy.answers import render
+from proxy.answers.render import ALLOWLIST, allowlist, render_answer, to_html, visible
 from proxy.upstream.base import Answer, Citation
 
 PAGES = {"file-a": ("Installing", "https://docs.example/install")}
@@ -73,3 +77,25 @@ def test_pages_named_by_search_results_link_when_the_table_does_not_know_them():
     )
     out = render_answer(answer, {})
     assert out.sources == [{"title": "Deploying", "url": "https://docs.example/deploy"}]
+
+
+def test_the_allowlist_is_the_widgets_file():
+    listed = json.loads(ALLOWLIST.read_text(encoding="utf-8"))
+    allowed = allowlist()
+    assert allowed.tags == set(listed["tags"])
+    assert allowed.attributes == {tag: set(names) for tag, names in listed["attributes"].items()}
+    assert allowed.url_schemes == set(listed["url_schemes"])
+
+
+def test_a_tag_taken_off_the_allowlist_file_is_stripped(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    listed = json.loads(ALLOWLIST.read_text(encoding="utf-8"))
+    listed["tags"].remove("table")
+    shorter = tmp_path / "allowlist.json"
+    shorter.write_text(json.dumps(listed))
+    monkeypatch.setattr(render, "ALLOWLIST", shorter)
+    allowlist.cache_clear()
+    try:
+        html = to_html("| a |\n|---|\n| 1 |\n")
+    finally:
+        allowlist.cache_clear()  # the next caller reads the real file again
+    assert "<table>" not in html and "<td>1</td>" in html
