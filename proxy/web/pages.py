@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from proxy.answers.jobs import overdue
+from proxy.answers.render import ALLOWLIST
 from proxy.web.openapi import describe
 from proxy.web.security import chat_page_csp
 
 WIDGET = Path(__file__).resolve().parents[2] / "static" / "widget"
+# index.html's empty slot for the allow-list; the page as served carries it filled.
+ALLOWLIST_SLOT = '<script id="allowlist" type="application/json">{}</script>'
 web = Blueprint("web", __name__)
 
 
@@ -28,11 +33,25 @@ def embed() -> Any:
 @web.get("/widget/")
 def chat_page() -> Any:
     """The chat page the loader opens in an iframe."""
-    response = send_from_directory(WIDGET, "index.html", mimetype="text/html", max_age=0)
+    response = Response(_chat_page(), mimetype="text/html")
+    response.cache_control.no_cache = True
+    response.add_etag()
     response.headers["Content-Security-Policy"] = chat_page_csp(
         current_app.extensions["docschat"].settings
     )
-    return response
+    return response.make_conditional(request)
+
+
+@functools.cache
+def _chat_page() -> str:
+    """index.html with the renderer's allow-list inlined: chat.js reads it without a request.
+
+    A data block is not script, so the page's CSP (no inline script) still holds.
+    """
+    allowed = json.dumps(json.loads(ALLOWLIST.read_text(encoding="utf-8")), separators=(",", ":"))
+    # No "<" at all inside the element, so nothing in the data can close it early.
+    filled = ALLOWLIST_SLOT.replace("{}", allowed.replace("<", "\\u003c"))
+    return (WIDGET / "index.html").read_text(encoding="utf-8").replace(ALLOWLIST_SLOT, filled)
 
 
 @web.get("/widget/<path:name>")

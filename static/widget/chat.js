@@ -370,8 +370,23 @@
   // Answer HTML never reaches the browser's HTML parser: a small tokenizer reads tags and text,
   // and only allowlisted elements with checked attributes are built in this document. Other
   // elements are dropped (script-like ones with their content) or unwrapped to their text.
-  const KEEP = new Set(("p br hr strong em b i del s code pre blockquote ul ol li h1 h2 h3 h4 h5 " +
-    "h6 table thead tbody tfoot tr th td sup sub a").split(" "));
+  // The allow-list is the server renderer's own (allowlist.json), inlined into this page when the
+  // server serves it; without it nothing is built and answers read as plain text.
+  let allow = {};
+  try { allow = JSON.parse($("allowlist").textContent); } catch { /* answers stay text */ }
+  const KEEP = new Set(allow.tags);
+  const ATTRIBUTES = allow.attributes || {}; // tag -> the attribute names it may carry
+  const SCHEMES = allow.url_schemes || [];
+  // How each attribute's value is checked before it is set; one the list allows but that has no
+  // check here is dropped.
+  const SETTERS = {
+    href: (el, v) => { const url = safeUrl(v); if (url) link(el, url); },
+    title: (el, v) => { el.title = v; },
+    class: (el, v) => { if (/^language-[\w+#-]{1,32}$/.test(v)) el.className = v; },
+    align: (el, v) => {
+      if (/^(left|right|center)$/i.test(v)) el.className = "al-" + v.toLowerCase();
+    },
+  };
   const VOID = /^(br|hr|img|image|input|meta|link|base|source|track|embed|area|col|wbr|param|keygen)$/;
   const DROP = /^(script|style|iframe|frame|frameset|object|embed|applet|img|image|svg|math|template|link|meta|base|form|input|button|textarea|select|option|video|audio|source|track|picture|canvas|noscript|noembed|noframes|xmp|plaintext|portal|title|head|dialog|area|map)$/;
   const TOKEN = /<!--[\s\S]*?(?:-->|$)|<(\/?)([a-zA-Z][\w-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>|[^<]+|</g;
@@ -402,21 +417,12 @@
       } else if (DROP.test(tag)) {
         if (!VOID.test(tag)) skip = tag; // its content goes too
       } else if (KEEP.has(tag) && open.length < 32) {
-        const a = {};
-        for (const [, k, v1, v2, v3] of attrs.matchAll(ATTR)) {
-          a[k.toLowerCase()] = decode(v1 ?? v2 ?? v3 ?? "");
-        }
         const heading = /^h([1-6])$/.exec(tag);
         const el = document.createElement(heading ? "h" + Math.min(6, +heading[1] + 2) : tag);
-        if (tag === "a") {
-          const url = safeUrl(a.href);
-          if (url) link(el, url);
-        } else if (tag === "code" && /^language-[\w+#-]{1,32}$/.test(a.class || "")) {
-          el.className = a.class;
-        } else if ((tag === "th" || tag === "td") && /^(left|right|center)$/i.test(a.align || "")) {
-          el.className = "al-" + a.align.toLowerCase();
-        } else if (tag === "ol" && +a.start > 0 && +a.start < 1e6) {
-          el.start = +a.start;
+        const allowed = ATTRIBUTES[tag] || [];
+        for (const [, k, v1, v2, v3] of attrs.matchAll(ATTR)) {
+          const set = allowed.includes(k.toLowerCase()) && SETTERS[k.toLowerCase()];
+          if (set) set(el, decode(v1 ?? v2 ?? v3 ?? ""));
         }
         top.append(el);
         if (!VOID.test(tag)) open.push({ el, tag });
@@ -428,7 +434,7 @@
   function safeUrl(raw) {
     try {
       const u = new URL(String(raw || "").trim());
-      return /^(https?|mailto):$/.test(u.protocol) ? u.href : null;
+      return SCHEMES.includes(u.protocol.slice(0, -1)) ? u.href : null; // "https:" -> "https"
     } catch {
       return null;
     }

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
+from proxy.answers.render import ALLOWLIST
 from tests.conftest import Stack
 from tests.widget.conftest import HostSite, Widget
 
@@ -165,3 +169,64 @@ def test_chat_sanitises_answers_itself_even_if_the_server_did_not(
         expect(answer.locator(".sources li a")).to_have_count(1)  # only the http(s) one links
     page.wait_for_timeout(300)
     assert_inert(widget, page, host_site)
+
+
+# Markup the list allows, next to markup it does not (tags and attributes an older chat kept).
+LISTED_AND_NOT = (
+    "<p><strong>strong</strong> <b>bold</b> <sub>low</sub> <span>span</span> "
+    '<a href="https://docs.example/x" title="Tip" target="_self">link</a></p>'
+    '<table><tbody><tr><td align="right">cell</td></tr></tbody>'
+    "<tfoot><tr><td>foot</td></tr></tfoot></table>"
+    '<ol start="3"><li>third</li></ol>'
+)
+INLINED = re.compile(r'<script id="allowlist" type="application/json">(.*?)</script>')
+
+
+def inline(listed: dict[str, Any]) -> str:
+    """The chat page's data block carrying an allow-list."""
+    return f'<script id="allowlist" type="application/json">{json.dumps(listed)}</script>'
+
+
+def test_chat_builds_only_what_the_servers_allowlist_allows(
+    widget: Widget, page: Page, stack: Stack
+) -> None:
+    # One list: the chat page as served carries the file the server's renderer reads.
+    listed = json.loads(ALLOWLIST.read_text(encoding="utf-8"))
+    inlined = INLINED.search(httpx.get(f"{stack.url}/widget/").text)
+    assert inlined and json.loads(inlined[1]) == listed
+
+    def rich(m: dict[str, Any]) -> None:
+        m["html"] = LISTED_AND_NOT
+
+    widget.goto()
+    widget.open()
+    widget.ask("How do I install docschat?")
+    widget.wait_answers(1)
+    widget.rewrite_answers(rich)
+    bubble = widget.wait_answers(1).locator(".bubble")
+    expect(bubble.locator("strong")).to_have_text("strong")
+    expect(bubble.locator("td.al-right")).to_have_text("cell")
+    expect(bubble.locator("a")).to_have_attribute("title", "Tip")
+    expect(bubble.locator("a")).to_have_attribute("target", "_blank")
+    for unlisted in ("b", "sub", "span", "tfoot", "ol[start]"):
+        expect(bubble.locator(unlisted)).to_have_count(0)
+    for text in ("bold", "low", "span", "foot", "third"):
+        expect(bubble).to_contain_text(text)
+
+    # Take `strong` and the links' `title` off the list the page carries: the chat drops them too.
+    listed["tags"].remove("strong")
+    listed["attributes"]["a"].remove("title")
+
+    def shorter_list(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(
+            response=response, body=INLINED.sub(lambda _: inline(listed), response.text())
+        )
+
+    page.route(f"{stack.url}/widget/", shorter_list)
+    page.reload()
+    bubble = widget.wait_answers(1).locator(".bubble")
+    expect(bubble.locator("a")).to_have_attribute("href", "https://docs.example/x")
+    expect(bubble.locator("a")).not_to_have_attribute("title", "Tip")
+    expect(bubble.locator("strong")).to_have_count(0)
+    expect(bubble).to_contain_text("strong bold low")
