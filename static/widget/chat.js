@@ -14,27 +14,21 @@
   const cpLen = (s) => [...(s || "")].length; // the server counts code points, not UTF-16 units
 
   // ---- options: from the loader, in the URL fragment (never sent to the server) -------------
-  const q = new URLSearchParams(location.hash.slice(1));
+  // The loader has applied the defaults, picked the text colour for the accent and parsed the
+  // shortcut; this page takes the values as they come. Opened alone, it runs with none.
+  const opt = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
   const framed = window.parent !== window;
-  let host = framed ? q.get("host") || "" : "";
+  let host = framed ? opt.host || "" : "";
   const anc = location.ancestorOrigins;
   if (framed && anc && anc.length && anc[0] !== "null") host = anc[0];
-  const opt = {
-    title: q.get("title") || "Ask the docs",
-    welcome: q.has("welcome") ? q.get("welcome") : "Hi! Ask me anything about these docs.",
-    info: q.get("info") || "",
-    theme: q.get("theme") || "auto",
-    accent: q.get("accent") || "",
-    shortcut: (q.get("shortcut") || "").toLowerCase(),
-  };
 
   const app = $("app"), log = $("log"), msgs = $("msgs"), input = $("input"), sendBtn = $("send");
   const banner = $("banner"), jump = $("jump"), live = $("announce"), expandBtn = $("expand");
   const root = document.documentElement;
 
   // ---- look: title, theme, accent, welcome, info ---------------------------------------------
-  $("title").textContent = opt.title;
-  document.title = opt.title;
+  if (opt.title) $("title").textContent = opt.title;
+  document.title = $("title").textContent;
   const darkMq = matchMedia("(prefers-color-scheme: dark)");
   const theme = () => {
     const dark = opt.theme === "dark" || (opt.theme !== "light" && darkMq.matches);
@@ -42,9 +36,9 @@
   };
   theme();
   darkMq.addEventListener("change", theme);
-  if (opt.accent && CSS.supports("color", opt.accent)) {
-    root.style.setProperty("--accent", opt.accent);
-    root.style.setProperty("--on-accent", onColor(opt.accent));
+  // Checked again: anyone can link to this page with any fragment.
+  for (const [name, colour] of [["--accent", opt.accent], ["--on-accent", opt.onAccent]]) {
+    if (colour && CSS.supports("color", colour)) root.style.setProperty(name, colour);
   }
   if (opt.welcome) {
     const w = h("div", "msg bot welcome");
@@ -58,20 +52,6 @@
   if (!framed) {
     $("close").hidden = true;
     expandBtn.hidden = true;
-  }
-
-  /** Black or white, whichever contrasts more with a colour (WCAG relative luminance). */
-  function onColor(c) {
-    const probe = h("span");
-    probe.style.color = c;
-    document.body.append(probe);
-    const v = (getComputedStyle(probe).color.match(/[\d.]+/g) || [0, 0, 0]).slice(0, 3).map((x) => {
-      x /= 255;
-      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
-    });
-    probe.remove();
-    const L = 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
-    return (L + 0.05) / 0.05 > 1.05 / (L + 0.05) ? "#111" : "#fff";
   }
 
   // ---- talking to the loader -------------------------------------------------------------------
@@ -95,17 +75,13 @@
   });
 
   // ---- keyboard: Esc and the shortcut close, Tab stays inside the dialog ------------------------
-  const shortcut = (e) => {
-    if (!opt.shortcut) return false;
-    const parts = opt.shortcut.split("+");
-    const key = parts.pop() || "+";
-    const mods = { ctrl: e.ctrlKey, alt: e.altKey, shift: e.shiftKey, meta: e.metaKey };
-    const mac = /Mac|iP/.test(navigator.platform);
-    const want = parts.map((p) => (p === "mod" ? (mac ? "meta" : "ctrl") : p));
-    return (e.key || "").toLowerCase() === key &&
-      Object.keys(mods).every((k) => mods[k] === want.includes(k)) &&
-      (want.length > 0 || e.target !== input);
-  };
+  // The shortcut as the loader parsed it: {k: the key, ctrl/alt/shift/meta: true} (`mod` resolved).
+  let keys = null;
+  try { keys = JSON.parse(opt.keys || "null"); } catch { /* not from the loader */ }
+  const MODS = ["ctrl", "alt", "shift", "meta"];
+  const shortcut = (e) => !!keys && (e.key || "").toLowerCase() === keys.k &&
+    MODS.every((m) => !!keys[m] === e[m + "Key"]) &&
+    (MODS.some((m) => keys[m]) || e.target !== input); // a bare key still types into the box
   document.addEventListener("keydown", (e) => {
     if (framed && (e.key === "Escape" || shortcut(e))) {
       e.preventDefault();

@@ -7,7 +7,7 @@
   if (!me || w.DocsChat) return;
   const origin = new URL(me.src, location.href).origin;
 
-  // Every option is read here, once; invalid values fall back to defaults.
+  // Every option is read and resolved here, once; invalid values fall back to defaults.
   const ds = me.dataset;
   const opt = {
     title: ds.title || "Ask the docs",
@@ -16,14 +16,14 @@
     position: ds.position === "bottom-left" ? "bottom-left" : "bottom-right",
     theme: /^(light|dark)$/.test(ds.theme) ? ds.theme : "auto",
     accent: ds.accent && CSS.supports("color", ds.accent) ? ds.accent : "",
-    shortcut: (ds.shortcut || "").toLowerCase(),
+    onAccent: "", // found below
     label: ds.label || "Ask AI",
   };
 
   let keys = null;
-  if (opt.shortcut) {
+  if (ds.shortcut) {
     keys = { k: "+" };
-    for (let p of opt.shortcut.split("+")) {
+    for (let p of ds.shortcut.toLowerCase().split("+")) {
       if (p === "mod") p = /Mac|iP/.test(navigator.platform) ? "meta" : "ctrl";
       if (/^(ctrl|alt|shift|meta)$/.test(p)) keys[p] = true;
       else if (p) keys.k = p;
@@ -73,9 +73,10 @@
   const show = (focus) => {
     if (!frame) {
       const q = new URLSearchParams({ host: location.origin });
-      for (const k of ["title", "welcome", "info", "theme", "accent", "shortcut"]) {
+      for (const k of ["title", "welcome", "info", "theme", "accent", "onAccent"]) {
         if (opt[k] || k === "welcome") q.set(k, opt[k]);
       }
+      if (keys) q.set("keys", JSON.stringify(keys));
       frame = d.createElement("iframe");
       frame.title = opt.title;
       frame.allow = "clipboard-write";
@@ -137,7 +138,8 @@
     const L = 0.2126 * r + 0.7152 * g + 0.0722 * b;
     btn.style.color = "";
     btn.style.setProperty("--a", opt.accent);
-    btn.style.setProperty("--f", (L + 0.05) / 0.05 > 1.05 / (L + 0.05) ? "#111" : "#fff");
+    opt.onAccent = (L + 0.05) / 0.05 > 1.05 / (L + 0.05) ? "#111" : "#fff";
+    btn.style.setProperty("--f", opt.onAccent);
   }
   // Reopen after the reader followed a link from the chat to another page.
   try {
