@@ -63,7 +63,7 @@ class Settings:
         "First guess in seconds of how long a run takes, until runs have been measured.",
     )
     tick_interval: float = _setting(
-        "DOCSCHAT_TICK_INTERVAL", 1.0, "Seconds between worker sweeps (claims of due answers) when nothing is due sooner."
+        "DOCSCHAT_TICK_INTERVAL", 1.0, "Seconds between worker sweeps when nothing is due sooner."
     )
     answer_deadline: float = _setting(
         "DOCSCHAT_ANSWER_DEADLINE",
