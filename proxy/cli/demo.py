@@ -9,6 +9,7 @@ import threading
 import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 
 from flask import Flask, Response
@@ -16,7 +17,8 @@ from flask import Flask, Response
 from proxy.answers.render import to_html
 from proxy.config import Settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Package data: docs/ of the repository (linked here), so an installed wheel can run the demo.
+DOCS = Path(str(resources.files("proxy") / "cli" / "demo_docs"))
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from proxy.answers.render import ALLOWLIST
 from proxy.web.openapi import describe
 from proxy.web.security import chat_page_csp
 
-WIDGET = Path(__file__).resolve().parents[2] / "static" / "widget"
+# Package data (static/widget/ in the repository, linked here); a Path, since every install
+# docschat supports (wheel, editable, checkout) keeps it on the file system.
+WIDGET = Path(str(resources.files("proxy") / "web" / "widget"))
 # index.html's empty slot for the allow-list; the page as served carries it filled.
 ALLOWLIST_SLOT = '<script id="allowlist" type="application/json">{}</script>'
 web = Blueprint("web", __name__)
