@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import nh3
@@ -20,7 +21,8 @@ OPEN_MARKER = re.compile(r"【[^】]*$")
 
 # What answer HTML may keep is data in the widget's folder: the chat page sanitises again with the
 # same file (the server inlines it into the page), so the two can never allow different markup.
-ALLOWLIST = Path(__file__).resolve().parents[2] / "static" / "widget" / "allowlist.json"
+# Package data: static/widget/ of the repository, linked into the package as proxy/web/widget.
+ALLOWLIST = Path(str(resources.files("proxy") / "web" / "widget" / "allowlist.json"))
 
 
 @dataclass(frozen=True)
