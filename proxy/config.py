@@ -27,12 +27,25 @@ class Settings:
         "DATABASE_URL", "sqlite:///docschat.db", "SQLAlchemy URL of the database."
     )
     db_pool_size: int = _setting(
-        "DOCSCHAT_DB_POOL_SIZE", 10, "PostgreSQL connections one process keeps open."
+        "DOCSCHAT_DB_POOL_SIZE",
+        4,
+        "PostgreSQL connections one process keeps open (each gunicorn worker is a process).",
     )
     db_max_overflow: int = _setting(
         "DOCSCHAT_DB_MAX_OVERFLOW",
-        20,
-        "Extra PostgreSQL connections one process may open at peaks.",
+        4,
+        "Extra PostgreSQL connections one process may open at peaks, closed again after use.",
+    )
+    db_pool_timeout: float = _setting(
+        "DOCSCHAT_DB_POOL_TIMEOUT",
+        10.0,
+        "Seconds a request waits for a free pooled connection before it answers 503.",
+    )
+    db_processes: int = _setting(
+        "DOCSCHAT_DB_PROCESSES",
+        6,
+        "docschat processes sharing the database, on every host (each gunicorn worker counts); "
+        "at start each process warns when they may open more than max_connections.",
     )
     api: str = _setting(
         "DOCSCHAT_API",

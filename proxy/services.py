@@ -16,7 +16,7 @@ from proxy.answers.worker import Worker
 from proxy.config import Settings
 from proxy.metrics import Metrics
 from proxy.setup import recorded
-from proxy.storage.db import Database
+from proxy.storage.db import CHANNEL_CONNECTIONS, Database
 from proxy.upstream.base import Upstream
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.factory import make_client, make_upstream, warm_sdk
@@ -109,12 +109,15 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        application_name="docschat web" if readers else "docschat worker",
     )
     db.upgrade()
     hub = Hub()
     metrics = Metrics()
     reader = MessageReader(db)
     channel = Channel(settings.database_url, settings.redis_url)
+    db.check_budget(settings.db_processes, CHANNEL_CONNECTIONS if channel.dsn else 0)
     events = channel.publisher(hub)
     limits = Limits(settings, make_counters(settings, db))
     upstreams = Upstreams(settings, db)

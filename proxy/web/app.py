@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -71,9 +72,13 @@ def _errors(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return response
 
+    # A full pool (every connection busy for DOCSCHAT_DB_POOL_TIMEOUT) is the database being
+    # out of reach for now, as much as a refused connection is.
+    @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)
-    def _storage(exc: DBAPIError) -> Any:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
+    def _storage(exc: DBAPIError | PoolTimeout) -> Any:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        log.warning("database unavailable: %s", type(cause).__name__)
         body = {
             "error": {
                 "code": "storage_unavailable",
