@@ -6,7 +6,12 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # Threads, not gevent: every open WebSocket holds one thread, which costs little memory while it
 # waits, and keeps the sync openai SDK and SQLAlchemy free of monkey-patching.
 worker_class = "gthread"
+# Each worker is a process with a database pool of its own (DOCSCHAT_DB_POOL_SIZE +
+# DOCSCHAT_DB_MAX_OVERFLOW, 8 by default): count WEB_CONCURRENCY per web process in
+# DOCSCHAT_DB_PROCESSES (docs/deploying.md, "PostgreSQL connection budget").
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Far more threads than connections: an open WebSocket waits without one, and a request holds
+# one for the milliseconds of its queries (the rest wait in the pool, DOCSCHAT_DB_POOL_TIMEOUT).
 threads = int(os.environ.get("DOCSCHAT_WEB_THREADS", "1000"))
 # gthread caps open connections per worker at worker_connections (default 1,000).
 worker_connections = threads + 100

@@ -110,7 +110,7 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        application_name="docschat web" if readers else "docschat worker",
+        application_name="docschat-web" if readers else "docschat-worker",
     )
     db.upgrade()
     hub = Hub()

@@ -29,7 +29,7 @@ MIGRATION_LOCK = 0x646F6373  # "docs"
 CHANNEL_CONNECTIONS = 2
 
 
-def libpq_dsn(database_url: str, application_name: str = "docschat events") -> str | None:
+def libpq_dsn(database_url: str, application_name: str = "docschat-events") -> str | None:
     """The plain PostgreSQL connection string of a database URL (for LISTEN/NOTIFY), or None
     for another database."""
     url = make_url(database_url)

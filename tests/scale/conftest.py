@@ -34,15 +34,19 @@ class Procs:
         self.tmp = tmp
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def _start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    def _start(
+        self, args: list[str], env: dict[str, str], name: str, *, program: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = self.tmp / f"{name}.log"
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "proxy.cli", *args],
+                [*(program or [sys.executable, "-m", "proxy.cli"]), *args],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
+                # Its own process group: a gunicorn master's forked workers go with it.
+                start_new_session=True,
             )
         proc.log = log  # type: ignore[attr-defined]
         self.running.append(proc)
@@ -59,25 +63,41 @@ class Procs:
         port = free_port()
         env = {**env, "DOCSCHAT_RUN_WORKER": "0", **extra}
         proc = self._start(["serve", "--port", str(port)], env, f"web-{port}")
-        url = f"http://127.0.0.1:{port}"
+        return _serving(proc, port)
 
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"web process exited:\n{proc.log.read_text()[-3000:]}")  # type: ignore[attr-defined]
-            try:
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=30)
-        return url
+    def gunicorn(self, env: dict[str, str], **extra: str) -> str:
+        """Start the Procfile's `web:` command (gunicorn, its default workers) on a free `$PORT`;
+        returns its base URL once it answers."""
+        port = free_port()
+        env = {**env, "PORT": str(port), **extra}
+        program = [sys.executable, "-m", "gunicorn"]
+        args = ["-c", "gunicorn.conf.py", "wsgi:app"]
+        proc = self._start(args, env, f"gunicorn-{port}", program=program)
+        return _serving(proc, port)
 
     def stop_all(self) -> None:
-        """Kill every process this test started (by its own pid)."""
+        """Kill every process this test started, with the processes it forked (its group)."""
         for proc in self.running:
             if proc.poll() is None:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _serving(proc: Any, port: int) -> str:
+    """Wait until a started web process answers /healthz on `port`; returns its base URL."""
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"web process exited:\n{proc.log.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=60)
+    return url
 
 
 def _printed(proc: Any, line: str) -> bool:
@@ -97,7 +117,8 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
 class PrivatePostgres:
     """A throw-away PostgreSQL cluster of our own, so a test may stop and restart it freely."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 300) -> None:
+        self.max_connections = max_connections
         versions = sorted(PG_BIN.glob("*/bin/initdb"))
         if not versions or os.geteuid() != 0 or shutil.which("runuser") is None:
             pytest.skip("needs root and a local PostgreSQL installation to run a private cluster")
@@ -126,7 +147,7 @@ class PrivatePostgres:
         """Start the server and wait until it accepts connections."""
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c max_connections=300"
+            f"-c max_connections={self.max_connections}"
         )
         log = str(self.dir / "server.log")
         self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
