@@ -25,6 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # pg_advisory_lock's first key for "docschat migrations"; the second is the schema's hash, so
 # databases sharing a server (or schemas sharing a database) do not wait for each other.
 MIGRATION_LOCK = 0x646F6373  # "docs"
+_LOCK_KEYS = f"{MIGRATION_LOCK}, hashtext(coalesce(current_schema(), ''))"
 # LISTEN and NOTIFY connections a process holds besides its pool (see proxy/answers/events.py).
 CHANNEL_CONNECTIONS = 2
 
@@ -139,16 +140,14 @@ class Database:
         with self.engine.connect() as connection:
             # A session-level lock on this dedicated connection, held across the migrations'
             # transaction; the server drops it by itself if this process dies meanwhile.
-            lock = text("SELECT pg_advisory_lock(:key, hashtext(current_schema()))")
-            connection.execute(lock, {"key": MIGRATION_LOCK})
+            connection.execute(text(f"SELECT pg_advisory_lock({_LOCK_KEYS})"))
             connection.commit()
             try:
                 with connection.begin():
                     _migrate(config, connection)
             finally:
                 try:
-                    unlock = text("SELECT pg_advisory_unlock(:key, hashtext(current_schema()))")
-                    connection.execute(unlock, {"key": MIGRATION_LOCK})
+                    connection.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEYS})"))
                     connection.commit()
                 except SQLAlchemyError:
                     connection.invalidate()  # closing the session releases the lock
@@ -161,10 +160,14 @@ class Database:
         if self.is_sqlite:
             return Budget(planned, None)
         with self.engine.connect() as connection:
-            total = int(connection.execute(text("SHOW max_connections")).scalar_one())
-            reserved = int(
-                connection.execute(text("SHOW superuser_reserved_connections")).scalar_one()
-            )
+            # Slots kept for superusers, and (PostgreSQL 16+) for pg_use_reserved_connections.
+            total, reserved = connection.execute(
+                text(
+                    "SELECT current_setting('max_connections')::int, "
+                    "current_setting('superuser_reserved_connections')::int "
+                    "+ coalesce(current_setting('reserved_connections', true), '0')::int"
+                )
+            ).one()
         return Budget(planned, total - reserved)
 
     def check_budget(self, processes: int, channel_connections: int) -> Budget:

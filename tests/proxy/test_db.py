@@ -115,7 +115,8 @@ def test_a_deployment_larger_than_max_connections_is_warned_about_at_start(
     [(limit, reserved)] = _rows(
         pg_url,
         "SELECT current_setting('max_connections')::int, "
-        "current_setting('superuser_reserved_connections')::int",
+        "current_setting('superuser_reserved_connections')::int "
+        "+ coalesce(current_setting('reserved_connections', true), '0')::int",
     )
     processes = (limit - reserved) // 10 + 1  # 10 connections each: one process too many
     db = Database(pg_url, pool_size=4, max_overflow=4)
