@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from werkzeug.serving import make_server
 from proxy.config import Settings
 from proxy.storage.db import MIGRATIONS, Database
 from proxy.web.app import create_app
-from tests.conftest import PG_USER, ROOT
+from tests.conftest import PG_USER, ROOT, wait_until
 
 SERVER = f"postgresql://{PG_USER}@127.0.0.1:5432"
 TABLES = {"alembic_version", "answer_jobs", "messages", "sessions", "settings"}
@@ -85,6 +86,46 @@ def test_four_processes_starting_at_once_on_an_empty_postgres_database_all_succe
     results = _start_together(fresh_pg_database, 4)
     assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stdout[-2000:] for r in results]
     assert all("database is up to date" in r.stdout for r in results)
+    tables, versions = _schema(fresh_pg_database)
+    assert tables >= TABLES
+    assert versions == [(_head(),)]
+
+
+def test_a_release_and_workers_starting_at_once_on_an_empty_postgres_database_all_come_up(
+    fresh_pg_database: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "DATABASE_URL": fresh_pg_database}
+    logs = [tmp_path / f"{n}.log" for n in range(4)]
+    commands = [["db", "upgrade"], ["worker"], ["db", "upgrade"], ["worker"]]
+    procs = []
+    for command, log in zip(commands, logs, strict=True):
+        with log.open("wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "proxy.cli", *command],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    try:
+        upgrades, workers = procs[0::2], procs[1::2]
+        assert [p.wait(timeout=120) for p in upgrades] == [0, 0], [log.read_text() for log in logs]
+
+        def running() -> bool:
+            assert all(w.poll() is None for w in workers), [log.read_text() for log in logs]
+            return all("worker running" in log.read_text() for log in logs[1::2])
+
+        wait_until(running, timeout=60)
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        assert [w.wait(timeout=30) for w in workers] == [0, 0]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     tables, versions = _schema(fresh_pg_database)
     assert tables >= TABLES
     assert versions == [(_head(),)]
