@@ -2,6 +2,12 @@
 
 import os
 
+from proxy import metrics_dir
+from proxy.config import Settings
+from proxy.logs import ACCESS_FORMAT, dict_config
+
+_settings = Settings.from_env()
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # Threads, not gevent: every open WebSocket holds one thread, which costs little memory while it
 # waits, and keeps the sync openai SDK and SQLAlchemy free of monkey-patching.
@@ -23,3 +29,17 @@ keepalive = 5
 # one worker may serve them all while the other waits: GET /messages under wrk gave anywhere
 # from 600 to 2,200 requests/s from run to run; with this, 2,200-2,400 every time.
 reuse_port = True
+
+# The same log lines as every docschat process (JSON with DOCSCHAT_LOG_JSON=1), access log on.
+logconfig_dict = dict_config(_settings, gunicorn=True)
+access_log_format = ACCESS_FORMAT
+
+
+def on_starting(_server: object) -> None:
+    """In the master, before any worker: share metrics with this machine's docschat processes
+    (the workers inherit the directory and its lock)."""
+    metrics_dir.share(_settings)
+
+
+# A worker that ended: its live gauges (jobs in flight, WebSockets) no longer count.
+child_exit = metrics_dir.child_exit

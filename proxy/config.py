@@ -162,8 +162,18 @@ class Settings:
     run_worker: bool = _setting(
         "DOCSCHAT_RUN_WORKER", True, "Run the answer worker inside the web process (`serve`)."
     )
-    log_json: bool = _setting("DOCSCHAT_LOG_JSON", False, "Write logs as one JSON object per line.")
+    log_json: bool = _setting(
+        "DOCSCHAT_LOG_JSON",
+        False,
+        "Write every log line (gunicorn's access and error logs too) as one JSON object.",
+    )
     log_level: str = _setting("DOCSCHAT_LOG_LEVEL", "INFO", "Log level.")
+    metrics_dir: str = _setting(
+        "DOCSCHAT_METRICS_DIR",
+        "",
+        "Directory where the docschat processes of one machine share their metrics; empty: "
+        "one under the system temp directory per user and database.",
+    )
     public: bool = _setting(
         "DOCSCHAT_PUBLIC", False, "Production start: warn loudly when no origins are allowed."
     )

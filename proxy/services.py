@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from proxy import metrics_dir
 from proxy.answers.chat import Chat
 from proxy.answers.errors import NotSetUp
 from proxy.answers.events import Channel, Hub, Listener, Publisher
@@ -114,7 +115,7 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
     )
     db.upgrade()
     hub = Hub()
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir.current())
     reader = MessageReader(db)
     channel = Channel(settings.database_url, settings.redis_url)
     db.check_budget(settings.db_processes, CHANNEL_CONNECTIONS if channel.dsn else 0)

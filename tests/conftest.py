@@ -146,6 +146,8 @@ class Stack:
             "DOCSCHAT_RATE_IP_DAY": "100000",
             "DOCSCHAT_MAX_QUEUED": "10",
             "DOCSCHAT_LOG_LEVEL": "INFO",
+            # This stack's processes (and extra ones started with its env) share their metrics.
+            "DOCSCHAT_METRICS_DIR": str(tmp / f"metrics-{self.port}"),
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

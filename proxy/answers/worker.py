@@ -359,13 +359,14 @@ class Worker:
         self._publish(job, message)
 
     def _call(self, kind: str, request: Callable[[], T]) -> T:
-        """Make one upstream request, counting it by kind and outcome."""
+        """Make one upstream request, counting it by kind and outcome, and timing it."""
+        began = time.monotonic()
         try:
             result = request()
         except UpstreamError as exc:
-            self.metrics.upstream_call(kind, exc.kind)
+            self.metrics.upstream_call(kind, exc.kind, time.monotonic() - began)
             raise
-        self.metrics.upstream_call(kind, "ok")
+        self.metrics.upstream_call(kind, "ok", time.monotonic() - began)
         return result
 
     def _cancel(self, job: Job) -> None:

@@ -9,18 +9,19 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from proxy import metrics_dir
 from proxy.config import Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    metrics_dir.share(settings)  # before the app's modules load prometheus-client
     from werkzeug.serving import make_server
 
     from proxy.web.app import create_app
 
     app = create_app(settings, with_worker=settings.run_worker)
     server = make_server(args.host, args.port, app, threaded=True)
-    logging.getLogger("docschat").info("serving on http://%s:%s/", args.host, server.server_port)
-    print(f"docschat serving on http://{args.host}:{server.server_port}/", flush=True)
+    _announce(settings, f"docschat serving on http://{args.host}:{server.server_port}/")
     _until_signal(server.shutdown)
     server.serve_forever()
     app.extensions["docschat"].close()
@@ -28,15 +29,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    metrics_dir.share(settings)  # before the service's modules load prometheus-client
     from proxy.services import build
 
     services = build(settings, with_worker=True, readers=False)  # warmed up when it returns
-    print("docschat worker running", flush=True)
+    _announce(settings, "docschat worker running")
     done = threading.Event()
     _until_signal(done.set)
     done.wait()
     services.close()
     return 0
+
+
+def _announce(settings: Settings, line: str) -> None:
+    """Say that the process is ready: a log line in JSON mode (every line is JSON), else a
+    printed line."""
+    if settings.log_json:
+        logging.getLogger("docschat").info(line)
+    else:
+        print(line, flush=True)
 
 
 def _until_signal(stop: object) -> None:

@@ -11,9 +11,16 @@ ERROR = {
     "properties": {
         "error": {
             "type": "object",
-            "required": ["code", "message"],
+            "required": ["code", "message", "request_id"],
             "additionalProperties": False,
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "properties": {
+                "code": {"type": "string", "description": "stable, for programs"},
+                "message": {"type": "string", "description": "readable, for people"},
+                "request_id": {
+                    "type": "string",
+                    "description": "the X-Request-Id of the answer: quote it when reporting",
+                },
+            },
         }
     },
 }
@@ -46,9 +53,10 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
+    """The error answers of an operation; any operation may fail with 500 (our bug)."""
     return {
         str(c): {"description": "error", "content": _json({"$ref": "#/components/schemas/Error"})}
-        for c in codes
+        for c in (*codes, 500)
     }
 
 

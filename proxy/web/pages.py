@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from proxy.answers.jobs import overdue
 from proxy.answers.render import ALLOWLIST
+from proxy.metrics import CONTENT_TYPE
 from proxy.web.openapi import describe
 from proxy.web.security import chat_page_csp
 
@@ -91,13 +92,16 @@ def readyz() -> Any:
 
 @web.get("/metrics")
 def metrics() -> Response:
-    """Prometheus metrics of this process."""
+    """Prometheus metrics of every docschat process on this machine (or of this one alone)."""
     services = current_app.extensions["docschat"]
     extra = {
-        "docschat_websocket_connections": current_app.extensions["docschat_ws"].total(),
-        "docschat_jobs_overdue": _overdue_jobs(services.db),
+        "docschat_jobs_overdue": (
+            "Unfinished answers that should have been looked at more than 5 seconds ago "
+            "(from the database: every process of the deployment).",
+            _overdue_jobs(services.db),
+        )
     }
-    return Response(services.metrics.render(extra), mimetype="text/plain; version=0.0.4")
+    return Response(services.metrics.render(extra), content_type=CONTENT_TYPE)
 
 
 def _overdue_jobs(db: Any) -> float:

@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, g, has_request_context, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from proxy.config import Settings
+from proxy.logs import REQUEST_ID
 from proxy.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,12 @@ def install(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _identify() -> None:
-        g.request_id = _request_id()
+        request_id()
         g.client_ip = request.remote_addr or "unknown"
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        REQUEST_ID.set(None)  # this thread's next log lines belong to no request
 
     @app.before_request
     def _check_origin() -> Response | None:
@@ -139,6 +144,14 @@ def install(app: Flask, settings: Settings) -> None:
                 headers["Access-Control-Allow-Headers"] = "Content-Type"
                 headers["Access-Control-Max-Age"] = "600"
         return response
+
+
+def request_id() -> str:
+    """This request's id, chosen on first use; log lines written while it is served carry it."""
+    if "request_id" not in g:
+        g.request_id = _request_id()
+        REQUEST_ID.set(g.request_id)
+    return g.request_id
 
 
 def _request_id() -> str:

@@ -49,11 +49,6 @@ class Connections:
             if self.by_session[sid] <= 0:
                 del self.by_session[sid]
 
-    def total(self) -> int:
-        """Open connections in this process."""
-        with self._lock:
-            return sum(self.by_ip.values())
-
 
 @events_bp.before_request
 def _subscribe() -> None:
@@ -71,6 +66,7 @@ def _subscribe() -> None:
         g.ws_refusal = (4429, "too many connections")
         return
     g.ws_subscription = services.hub.subscribe(sid)
+    services.metrics.websocket_opened()
 
 
 @events_bp.teardown_request
@@ -78,7 +74,9 @@ def _unsubscribe(_exc: BaseException | None) -> None:
     """Forget the subscription and the connection, however the request ended."""
     sub = g.pop("ws_subscription", None)
     if sub is not None:
-        current_app.extensions["docschat"].hub.unsubscribe(sub)
+        services = current_app.extensions["docschat"]
+        services.hub.unsubscribe(sub)
+        services.metrics.websocket_closed()
         current_app.extensions["docschat_ws"].close(g.client_ip, sub.session_id)
 
 

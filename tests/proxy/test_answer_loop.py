@@ -214,7 +214,7 @@ def test_bad_input_gets_its_status_and_one_error_shape(start_stack):
     for response, status in cases:
         assert response.status_code == status, (response.request.url, response.text)
         body = response.json()
-        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "request_id"}
         assert "Traceback" not in response.text
     assert stack.messages(sid) == []
 

@@ -13,16 +13,18 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import websocket
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import PG_USER, ROOT, free_port, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql")
 
@@ -75,6 +77,44 @@ class Procs:
         proc = self._start(args, env, f"gunicorn-{port}", program=program)
         return _serving(proc, port)
 
+    def gunicorn(self, env: dict[str, str], port: int, workers: int = 2) -> Any:
+        """Start the Procfile's web process (`gunicorn -c gunicorn.conf.py wsgi:app`) on `port`
+        and wait until it answers; its stdout and stderr go to `.out` and `.err` files."""
+        name = f"gunicorn-{port}-{len(self.running)}"
+        out, err = self.tmp / f"{name}.out", self.tmp / f"{name}.err"
+        env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+        with out.open("ab") as stdout, err.open("ab") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=ROOT,
+            )
+        proc.out, proc.err = out, err  # type: ignore[attr-defined]
+        self.running.append(proc)
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{err.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, timeout=30)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop one process gracefully (SIGTERM) and wait for it."""
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
     def stop_all(self) -> None:
         """Kill every process this test started, with the processes it forked (its group)."""
         for proc in self.running:
@@ -112,6 +152,20 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     running = Procs(tmp_path)
     yield running
     running.stop_all()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database of its own on the local server, dropped after the test."""
+    name = f"docschat_{uuid.uuid4().hex[:12]}"
+    dsn = f"postgresql://{PG_USER}@127.0.0.1:5432/test"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 class PrivatePostgres:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import create_engine, text
 
-from tests.conftest import wait_until
+from tests.conftest import Stack, free_port, wait_until
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
@@ -129,3 +136,170 @@ def test_json_logs_carry_the_request_id_from_the_http_request_into_the_worker(st
     assert mine, entries
     # The job's own lines, not just the HTTP client's, carry it.
     assert any(e["logger"].startswith("proxy.") for e in mine), mine
+
+
+# --- the Procfile's processes on one machine ------------------------------------------------
+
+
+@pytest.fixture
+def deployment(tmp_path, start_emulator, pg_database) -> Iterator[Stack]:
+    """A fresh PostgreSQL database, set up, and an emulator: the Procfile's processes are
+    started by the test (their URL is the stack's)."""
+    stack = Stack(tmp_path, pg_database, start_emulator(), {"DOCSCHAT_LOG_JSON": "1"})
+    stack.setup()
+    yield stack
+    stack.close()
+
+
+def _scrape(url: str) -> tuple[str, dict[str, float]]:
+    """One scrape of /metrics on a new connection (so gunicorn's workers take turns)."""
+    r = httpx.get(f"{url}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.text, _samples(r.text)
+
+
+def _answers_total(samples: dict[str, float]) -> float:
+    return sum(_family(samples, "docschat_answers_total").values())
+
+
+def _json_entries(*paths: Path) -> list[dict]:
+    """Every line of the files, each parsed as one JSON object (a line that is not fails)."""
+    entries = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            assert isinstance(entry, dict), line
+            entries.append(entry)
+    return entries
+
+
+def _metrics_served_by(proc) -> set[int]:
+    """Process ids of the gunicorn workers whose access lines show a GET /metrics."""
+    access = [e for e in _json_entries(proc.out) if e["logger"] == "gunicorn.access"]
+    return {e["process"] for e in access if e.get("path") == "/metrics"}
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_any_web_process_shows_the_metrics_of_every_docschat_process(deployment, procs, listen):
+    stack = deployment
+    web = procs.gunicorn(stack.env, stack.port, workers=2)  # answers nothing itself
+    procs.worker(stack.env)
+    sessions = [stack.new_session() for _ in range(3)]
+    for sid in sessions:
+        stack.ask(sid, "How do I install docschat?")
+        stack.ask(sid, "Which database?")
+    answered = sum(len(stack.answers(sid, 2)) for sid in sessions)
+    assert answered == 6
+    listener = listen(stack.url, sessions[0])
+
+    # Scrape until both gunicorn workers have answered a scrape: each shows every process.
+    def both_workers_scraped() -> bool:
+        text, samples = _scrape(stack.url)
+        assert _answers_total(samples) == 6, text
+        assert samples["docschat_questions_total"] == 6
+        assert samples["docschat_websocket_connections"] == 1
+        return len(_metrics_served_by(web)) >= 2
+
+    wait_until(both_workers_scraped, timeout=30, every=0)
+
+    text, samples = _scrape(stack.url)
+    assert samples['docschat_answers_total{outcome="done"}'] == 6
+    for name in {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}:
+        help_line = next(x for x in text.splitlines() if x.startswith(f"# HELP {name} "))
+        assert len(help_line) > len(f"# HELP {name} ") + 10, help_line
+    route = 'route="/api/sessions/<sid>/messages"'
+    asked = [v for k, v in samples.items() if route in k and 'status="202"' in k]
+    assert asked == [6], asked
+    assert not any(sid in text for sid in sessions)  # routes, never paths, in labels
+    assert samples['docschat_upstream_request_seconds_count{operation="start"}'] >= 6
+    assert any(k.startswith("docschat_http_request_seconds_bucket{") for k in samples)
+
+    # Another web process started now neither empties the directory nor misses anything.
+    other = free_port()
+    procs.gunicorn(stack.env, other, workers=1)
+    assert _answers_total(_scrape(f"http://127.0.0.1:{other}")[1]) == 6
+
+    # gunicorn workers killed: their counts stay, the WebSocket they held is gone.
+    for pid in _children(web.pid):
+        os.kill(pid, signal.SIGKILL)
+    listener.close()
+
+    def after_the_kill() -> bool:
+        samples = _scrape(f"http://127.0.0.1:{other}")[1]
+        assert _answers_total(samples) == 6 and samples["docschat_questions_total"] == 6
+        return samples["docschat_websocket_connections"] == 0
+
+    wait_until(after_the_kill, timeout=20, every=0.2)
+
+    # Every process stopped, then a fresh start: the numbers start again from zero.
+    for proc in list(procs.running):
+        procs.stop(proc)
+    procs.gunicorn(stack.env, stack.port, workers=1)
+    samples = _scrape(stack.url)[1]
+    assert _answers_total(samples) == 0 and samples["docschat_questions_total"] == 0
+
+
+def test_every_line_of_every_process_is_json_under_gunicorn(deployment, procs):
+    stack = deployment
+    web = procs.gunicorn(stack.env, stack.port, workers=2)
+    worker = procs.worker(stack.env, "json-worker")
+    sid = stack.new_session()
+    asked = httpx.post(
+        f"{stack.url}/api/sessions/{sid}/messages",
+        json={"text": "How do I install docschat?"},
+        headers={"X-Request-Id": "json-ask-1"},
+    )
+    assert asked.status_code == 202
+    stack.answers(sid, 1)
+    missing = httpx.get(f"{stack.url}/nowhere", headers={"X-Request-Id": "json-404"})
+    assert missing.status_code == 404
+    assert missing.json()["error"]["request_id"] == "json-404"
+
+    # A table gone from under the service: our bug to fix, not a dependency that is down.
+    _execute(stack.db_url, "ALTER TABLE messages RENAME TO messages_away")
+    try:
+        broken = httpx.get(
+            f"{stack.url}/api/sessions/{sid}/messages", headers={"X-Request-Id": "json-boom-1"}
+        )
+    finally:
+        _execute(stack.db_url, "ALTER TABLE messages_away RENAME TO messages")
+    assert broken.status_code == 500
+    error = broken.json()["error"]
+    assert error["code"] == "internal_error" and error["request_id"] == "json-boom-1"
+    assert broken.headers["X-Request-Id"] == "json-boom-1"
+    leaks = ("Traceback", "messages_away", "psycopg", "sqlalchemy")
+    assert not [m for m in leaks if m in broken.text]
+    procs.stop(web)
+    procs.stop(worker)  # their last lines too
+
+    access = _json_entries(web.out)
+    errors = _json_entries(web.err)
+    worked = _json_entries(worker.log)
+    for entry in access + errors + worked:
+        assert {"time", "level", "logger", "message"} <= set(entry), entry
+        assert datetime.fromisoformat(entry["time"]).utcoffset() is not None, entry
+    assert {e["logger"] for e in access} == {"gunicorn.access"}
+    lines = {(e.get("request_id"), e["method"], e["path"], e["status"]) for e in access}
+    assert ("json-ask-1", "POST", "/api/sessions/<sid>/messages", 202) in lines
+    assert ("json-boom-1", "GET", "/api/sessions/<sid>/messages", 500) in lines
+    assert sid not in web.out.read_text()  # a session id is a bearer secret
+    assert any(e["logger"] == "gunicorn.error" and "Booting worker" in e["message"] for e in errors)
+    assert any(e.get("request_id") == "json-ask-1" for e in worked)
+
+    (boom,) = [e for e in errors if e.get("request_id") == "json-boom-1" and "exc_info" in e]
+    trace = boom["exc_info"].splitlines()
+    assert trace[0] == "Traceback (most recent call last):"
+    assert len(trace) > 10 and any(line.startswith('  File "') for line in trace)
+    assert any("UndefinedTable" in line and "messages" in line for line in trace), trace
+
+
+def _execute(db_url: str, sql: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()

@@ -22,7 +22,13 @@ def test_admin_endpoints_are_off_without_a_token(tmp_path: Path) -> None:
             for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x"}):
                 r = client.get(path, headers=headers)
                 assert r.status_code == 404, (path, headers)
-                assert r.json == {"error": {"code": "not_found", "message": "Not found."}}
+                assert r.json == {
+                    "error": {
+                        "code": "not_found",
+                        "message": "Not found.",
+                        "request_id": r.headers["X-Request-Id"],
+                    }
+                }
     finally:
         app.extensions["docschat"].close()
 

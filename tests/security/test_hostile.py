@@ -176,7 +176,8 @@ def test_odd_bodies_and_content_types_are_refused_cleanly(main_stack: Stack) -> 
         assert r.status_code in expected, (body[:40], kind, r.status_code, r.text[:200])
         error = r.json().get("error")
         if r.status_code >= 400:
-            assert set(error) == {"code", "message"}
+            assert set(error) == {"code", "message", "request_id"}
+            assert error["request_id"] == r.headers["X-Request-Id"]
             assert "Traceback" not in r.text
     # Feedback takes the same care.
     answer = main_stack.messages(sid)[-1]["id"]
