@@ -37,20 +37,30 @@ class Procs:
         self.running: list[subprocess.Popen[bytes]] = []
 
     def _start(
-        self, args: list[str], env: dict[str, str], name: str, *, program: list[str] | None = None
+        self,
+        args: list[str],
+        env: dict[str, str],
+        name: str,
+        *,
+        program: list[str] | None = None,
+        split: bool = False,
     ) -> subprocess.Popen[bytes]:
+        """Start a process logging to `name.log`, or with `split` its stdout to `name.out` and
+        its stderr to `name.err` (then also its `.log`)."""
         log = self.tmp / f"{name}.log"
-        with log.open("ab") as out:
+        out = self.tmp / f"{name}.out" if split else log
+        err = self.tmp / f"{name}.err" if split else log
+        with out.open("ab") as stdout, err.open("ab") as stderr:
             proc = subprocess.Popen(
                 [*(program or [sys.executable, "-m", "proxy.cli"]), *args],
                 env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                stdout=stdout,
+                stderr=stderr if split else subprocess.STDOUT,
                 cwd=ROOT,
                 # Its own process group: a gunicorn master's forked workers go with it.
                 start_new_session=True,
             )
-        proc.log = log  # type: ignore[attr-defined]
+        proc.log, proc.out, proc.err = err, out, err  # type: ignore[attr-defined]
         self.running.append(proc)
         return proc
 
@@ -70,40 +80,17 @@ class Procs:
     def gunicorn(self, env: dict[str, str], **extra: str) -> str:
         """Start the Procfile's `web:` command (gunicorn, its default workers) on a free `$PORT`;
         returns its base URL once it answers."""
-        port = free_port()
+        return self.gunicorn_on(free_port(), env, **extra).url
+
+    def gunicorn_on(self, port: int, env: dict[str, str], **extra: str) -> Any:
+        """Start the Procfile's `web:` command on `port`; returns the master's process once it
+        answers (`.url`; its stdout in `.out`, its stderr in `.err`)."""
         env = {**env, "PORT": str(port), **extra}
         program = [sys.executable, "-m", "gunicorn"]
         args = ["-c", "gunicorn.conf.py", "wsgi:app"]
-        proc = self._start(args, env, f"gunicorn-{port}", program=program)
-        return _serving(proc, port)
-
-    def gunicorn(self, env: dict[str, str], port: int, workers: int = 2) -> Any:
-        """Start the Procfile's web process (`gunicorn -c gunicorn.conf.py wsgi:app`) on `port`
-        and wait until it answers; its stdout and stderr go to `.out` and `.err` files."""
         name = f"gunicorn-{port}-{len(self.running)}"
-        out, err = self.tmp / f"{name}.out", self.tmp / f"{name}.err"
-        env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)}
-        with out.open("ab") as stdout, err.open("ab") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                env=env,
-                stdout=stdout,
-                stderr=stderr,
-                cwd=ROOT,
-            )
-        proc.out, proc.err = out, err  # type: ignore[attr-defined]
-        self.running.append(proc)
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"gunicorn exited:\n{err.read_text()[-3000:]}")
-            try:
-                return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=30)
+        proc = self._start(args, env, name, program=program, split=True)
+        proc.url = _serving(proc, port)  # type: ignore[attr-defined]
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:

@@ -185,7 +185,7 @@ def _children(pid: int) -> list[int]:
 
 def test_any_web_process_shows_the_metrics_of_every_docschat_process(deployment, procs, listen):
     stack = deployment
-    web = procs.gunicorn(stack.env, stack.port, workers=2)  # answers nothing itself
+    web = procs.gunicorn_on(stack.port, stack.env, WEB_CONCURRENCY="2")  # answers nothing
     procs.worker(stack.env)
     sessions = [stack.new_session() for _ in range(3)]
     for sid in sessions:
@@ -219,7 +219,7 @@ def test_any_web_process_shows_the_metrics_of_every_docschat_process(deployment,
 
     # Another web process started now neither empties the directory nor misses anything.
     other = free_port()
-    procs.gunicorn(stack.env, other, workers=1)
+    procs.gunicorn_on(other, stack.env, WEB_CONCURRENCY="1")
     assert _answers_total(_scrape(f"http://127.0.0.1:{other}")[1]) == 6
 
     # gunicorn workers killed: their counts stay, the WebSocket they held is gone.
@@ -237,14 +237,14 @@ def test_any_web_process_shows_the_metrics_of_every_docschat_process(deployment,
     # Every process stopped, then a fresh start: the numbers start again from zero.
     for proc in list(procs.running):
         procs.stop(proc)
-    procs.gunicorn(stack.env, stack.port, workers=1)
+    procs.gunicorn_on(stack.port, stack.env, WEB_CONCURRENCY="1")
     samples = _scrape(stack.url)[1]
     assert _answers_total(samples) == 0 and samples["docschat_questions_total"] == 0
 
 
 def test_every_line_of_every_process_is_json_under_gunicorn(deployment, procs):
     stack = deployment
-    web = procs.gunicorn(stack.env, stack.port, workers=2)
+    web = procs.gunicorn_on(stack.port, stack.env, WEB_CONCURRENCY="2")
     worker = procs.worker(stack.env, "json-worker")
     sid = stack.new_session()
     asked = httpx.post(
