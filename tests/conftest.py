@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PG_USER = os.environ.get("PGUSER", getpass.getuser())
 PG_BASE = f"postgresql+psycopg://{PG_USER}@127.0.0.1:5432/test"
+PG_ADMIN = f"postgresql://{PG_USER}@127.0.0.1:5432/test"  # for CREATE and DROP
 API_KEY = "sk-test-docschat-SECRET-0123456789abcdef"
 
 # Two small pages every live stack knows, so answers carry real sources.
@@ -61,11 +62,31 @@ def pg_url() -> Iterator[str]:
     yield from _pg_schema()
 
 
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database of its own (not a schema) on the local PostgreSQL."""
+    yield from new_pg_database("docschat")
+
+
+def new_pg_database(prefix: str) -> Iterator[str]:
+    """Create a database named `prefix_<random>`, yield its URL, then drop it."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield PG_BASE.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 def _pg_schema() -> Iterator[str]:
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = f"postgresql://{PG_USER}@127.0.0.1:5432/test"
+    dsn = PG_ADMIN
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:

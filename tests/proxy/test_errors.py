@@ -13,9 +13,8 @@ from flask import Flask
 
 from proxy.config import Settings
 from proxy.web.app import create_app
-from tests.conftest import PG_USER
+from tests.conftest import PG_ADMIN
 
-ADMIN_DSN = f"postgresql://{PG_USER}@127.0.0.1:5432/test"
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "UndefinedTable", "gone_messages")
 
 
@@ -23,13 +22,13 @@ LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "UndefinedTable", "gone
 def own_role() -> Iterator[str]:
     """A PostgreSQL role of its own, owning a fresh schema; yields its database URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {name} LOGIN")
         conn.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
     try:
         yield f"postgresql+psycopg://{name}@127.0.0.1:5432/test?options=-csearch_path%3D{name}"
     finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f"ALTER ROLE {name} CONNECTION LIMIT -1")
             _disconnect(conn, name)
             conn.execute(f"DROP SCHEMA {name} CASCADE")
@@ -75,7 +74,7 @@ def test_our_bug_answers_500_with_the_request_id_and_no_trace(own_role: str, app
     sid = client.post("/api/sessions").json["session_id"]
     role = own_role.split("://", 1)[1].split("@", 1)[0]
     # The schema no longer matches the code: a real fault of the deployment, not of a dependency.
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {role}.messages RENAME TO gone_messages")
     r = client.get(f"/api/sessions/{sid}/messages", headers={"X-Request-Id": "bug-1"})
     _assert_error(r, 500, "internal_error", "bug-1")
@@ -91,7 +90,7 @@ def test_a_database_that_refuses_connections_answers_503_then_recovers(
     client = app_on(own_role).test_client()
     sid = client.post("/api/sessions").json["session_id"]
     role = own_role.split("://", 1)[1].split("@", 1)[0]
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT 0")
         _disconnect(conn, role)
     r = client.post(
@@ -99,7 +98,7 @@ def test_a_database_that_refuses_connections_answers_503_then_recovers(
     )
     _assert_error(r, 503, "storage_unavailable", "db-1")
     assert r.headers["Retry-After"] == "5"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
     assert client.get(f"/api/sessions/{sid}/messages").status_code == 200
 

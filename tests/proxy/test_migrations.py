@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -18,9 +16,7 @@ from sqlalchemy import create_engine, text
 
 from proxy.storage.db import Database
 from proxy.storage.models import Base
-from tests.conftest import PG_BASE, PG_USER, ROOT
-
-ADMIN_DSN = f"postgresql://{PG_USER}@127.0.0.1:5432/test"
+from tests.conftest import ROOT, new_pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,14 +26,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    name = f"docschat_mig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield PG_BASE.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    yield from new_pg_database("docschat_mig")
 
 
 def alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:

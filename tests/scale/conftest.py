@@ -13,18 +13,16 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import websocket
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_USER, ROOT, free_port, wait_until
+from tests.conftest import ROOT, free_port, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql")
 
@@ -139,20 +137,6 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     running = Procs(tmp_path)
     yield running
     running.stop_all()
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database of its own on the local server, dropped after the test."""
-    name = f"docschat_{uuid.uuid4().hex[:12]}"
-    dsn = f"postgresql://{PG_USER}@127.0.0.1:5432/test"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 class PrivatePostgres:
