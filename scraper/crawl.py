@@ -10,7 +10,7 @@ import random
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -26,6 +26,7 @@ from scraper.extract import Extracted, extract
 USER_AGENT = "docschat-scraper/0.2 (+https://github.com/docschat/docschat)"
 ROBOTS_AGENT = "docschat"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+NOT_HTML = "not HTML"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -55,6 +56,18 @@ MARKDOWN_LINK = re.compile(r"\]\((https?://[^)\s]+)\)|<(https?://[^>\s]+)>")
 # Worker processes only pay off once a crawl is big enough to amortise starting them.
 EXECUTOR_MIN_PAGES = 100
 CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
+# Files no docs generator serves as pages: never asked for, whatever the server would say.
+_BINARY_EXTENSIONS = """
+    png jpg jpeg gif webp avif bmp ico tif tiff svg psd heic
+    pdf ps eps epub mobi doc docx xls xlsx ppt pptx odt ods odp
+    zip tar gz tgz bz2 tbz2 xz txz zst 7z rar jar war whl egg deb rpm apk dmg iso img msi exe
+    bin dll so dylib pkg
+    mp4 m4v mov avi mkv webm wmv flv mpg mpeg ogv
+    mp3 m4a wav flac ogg oga opus aac
+    woff woff2 ttf otf eot
+    wasm
+"""
+BINARY_EXTENSIONS = frozenset(_BINARY_EXTENSIONS.split())
 
 
 class CrawlError(Exception):
@@ -131,6 +144,15 @@ class CrawlReport:
     notes: list[str] = field(default_factory=list)
     truncated: bool = False
     seconds: float = 0.0
+
+    @property
+    def not_pages(self) -> list[str]:
+        """URLs whose response headers said they are not pages (worth not asking again)."""
+        return [
+            r.requested or r.url
+            for r in self.results
+            if r.status == "skipped" and r.reason.startswith(NOT_HTML)
+        ]
 
     @property
     def pages(self) -> list[PageResult]:
@@ -219,6 +241,14 @@ class Scope:
 def _glob(url: str, path: str, pattern: str) -> bool:
     """Match a glob against the whole URL when it names a scheme, else against the path."""
     return fnmatchcase(url if "://" in pattern else path, pattern)
+
+
+def binary_extension(url: str) -> str | None:
+    """The extension of a URL whose path names a well-known binary file, else None."""
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    _, dot, extension = name.rpartition(".")
+    extension = extension.lower()
+    return extension if dot and extension in BINARY_EXTENSIONS else None
 
 
 def map_sitemap_url(url: str, mapping: tuple[str, str] | None) -> str:
@@ -373,11 +403,14 @@ class Crawler:
         progress: Progress | None = None,
         executor: Executor | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        not_pages: Collection[str] = (),
     ) -> None:
         self.options = options or CrawlOptions()
         self.start_url = self._check_start(start_url)
         self.scope = Scope.of(self.start_url, self.options.include, self.options.exclude)
         self.known = dict(known or {})
+        # URLs an earlier run found not to be pages: asked for no more.
+        self.not_pages = frozenset(not_pages)
         self.progress = progress
         self.executor = executor
         self.transport = transport
@@ -493,6 +526,10 @@ class Crawler:
             return
         self.seen.add(url)
         reason = self.scope.rejects(url)
+        if reason is None and (extension := binary_extension(url)):
+            reason = f"{NOT_HTML} (a .{extension} file)"
+        if reason is None and url in self.not_pages:
+            reason = f"{NOT_HTML} (known from an earlier run)"
         if reason is None and not self._allowed(url):
             reason = "blocked by robots.txt"
         if reason is not None:
@@ -778,7 +815,8 @@ class Crawler:
             return result
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "page" and content_type and content_type not in HTML_TYPES:
-            result.skip = f"not HTML ({content_type})"
+            # Closing the unread stream (in _get) hangs up before the body crosses the wire.
+            result.skip = f"{NOT_HTML} ({content_type})"
             return result
         limit = MAX_SITEMAP_BYTES if kind == "sitemap" else self.options.max_bytes
         declared = response.headers.get("content-length", "")
@@ -845,7 +883,8 @@ def crawl(
     known: Mapping[str, Known] | None = None,
     progress: Progress | None = None,
     executor: Executor | None = None,
+    not_pages: Collection[str] = (),
 ) -> CrawlReport:
     """Crawl a site synchronously (runs its own event loop)."""
-    crawler = Crawler(start_url, options, known, progress, executor)
+    crawler = Crawler(start_url, options, known, progress, executor, not_pages=not_pages)
     return asyncio.run(crawler.run())

@@ -18,7 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from proxy.config import Settings
-from proxy.documents.sync import SyncReport, load_known, sync
+from proxy.documents.sync import (
+    SyncReport,
+    load_known,
+    load_not_pages,
+    remember_not_pages,
+    sync,
+)
 from proxy.storage.db import Database
 from proxy.storage.models import Document
 from scraper.crawl import CrawlError, CrawlOptions, CrawlReport, CrawlStats, crawl
@@ -145,8 +151,11 @@ def scrape(
         if upload and not dry_run:
             knowledge = _knowledge(settings, db)
         known = load_known(db)
+        not_pages = load_not_pages(db)
         with _extract_pool() as pool:
-            report = crawl(url, options, known, progress.crawl if progress else None, pool)
+            report = crawl(
+                url, options, known, progress.crawl if progress else None, pool, not_pages
+            )
         if progress:
             progress.done()
         result = sync(
@@ -158,6 +167,8 @@ def scrape(
             uploading=upload,
             progress=progress.upload if progress else None,
         )
+        if not dry_run:
+            remember_not_pages(db, report)
         if progress:
             progress.done()
     except CrawlError as exc:

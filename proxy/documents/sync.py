@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 from proxy.storage.db import Database
-from proxy.storage.models import Document
+from proxy.storage.models import Document, SkippedUrl, utcnow
 from scraper.crawl import CrawlReport, Known, PageResult
 from scraper.extract import content_hash
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:  # the openai SDK is slow to import; only uploads need it
 
 # Deleting more than this share of the stored pages at once needs --prune.
 PRUNE_GUARD = 0.5
+# A URL found not to be a page is asked for again after this long (a site may change it).
+RECHECK_SKIPPED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,34 @@ def load_known(db: Database) -> dict[str, Known]:
             select(Document.url, Document.etag, Document.last_modified, Document.text)
         ).all()
     return {url: Known(url, etag, modified, text or "") for url, etag, modified, text in rows}
+
+
+def load_not_pages(db: Database) -> set[str]:
+    """URLs a recent crawl found not to be pages, so a re-run does not ask for them again."""
+    since = utcnow() - RECHECK_SKIPPED
+    with db.read() as s:
+        return set(s.scalars(select(SkippedUrl.url).where(SkippedUrl.checked_at >= since)))
+
+
+def remember_not_pages(db: Database, report: CrawlReport) -> int:
+    """Record (or refresh) the URLs this crawl found not to be pages; returns how many."""
+    reasons = {r.requested or r.url: r.reason for r in report.results if r.status == "skipped"}
+    urls = [u for u in dict.fromkeys(report.not_pages) if len(u) <= 2048]
+    if not urls:
+        return 0
+    now = utcnow()
+    with db.session() as s:
+        for i in range(0, len(urls), 500):
+            chunk = urls[i : i + 500]
+            rows = {
+                r.url: r for r in s.scalars(select(SkippedUrl).where(SkippedUrl.url.in_(chunk)))
+            }
+            for url in chunk:
+                row = rows.get(url) or SkippedUrl(url=url)
+                row.reason = reasons.get(url, "")[:256]
+                row.checked_at = now
+                s.add(row)
+    return len(urls)
 
 
 def _stored(db: Database, report: CrawlReport) -> dict[str, Stored]:

@@ -97,6 +97,17 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class SkippedUrl(Base):
+    """A URL a crawl found not to be a page (its headers named another content type)."""
+
+    __tablename__ = "skipped_urls"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    reason: Mapped[str] = mapped_column(String(256), default="")
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class ChatSession(Base):
     """A reader's conversation; its id is an unguessable bearer secret."""
 

@@ -29,6 +29,8 @@ class Hit:
     at: float
     status: int = 0
     sent: int = 0
+    written: int = 0  # body bytes the server got onto the wire before the client hung up
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -110,8 +112,14 @@ def _handler_class(site: Site) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            if status != 304:
-                self.wfile.write(body)
+            try:
+                if status != 304:
+                    # In pieces, so a client hanging up early shows in `written`.
+                    for start in range(0, len(body), 65536):
+                        self.wfile.write(body[start : start + 65536])
+                        hit.written += len(body[start : start + 65536])
+            finally:
+                hit.done.set()
 
         def handle(self) -> None:
             # The crawler hangs up on oversized pages on purpose.

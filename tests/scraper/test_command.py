@@ -130,3 +130,20 @@ def test_json_errors_are_json_too(tmp_path, emulator, capsys):
     code, out, _ = run(capsys, tmp_path, emulator, "scrape", url, "--json")
     assert code == 2
     assert "cannot reach" in json.loads(out)["error"]
+
+
+def test_a_rerun_does_not_ask_again_for_what_was_not_a_page(tmp_path, emulator, site: Site, capsys):
+    urls = small_site(site, 2)
+    site.page("/docs/", doc_page("Home", "The home page links a report.", ["files/report"]))
+    site.raw("/docs/files/report", 200, b"%PDF-1.7" * 5000, Content_Type="application/pdf")
+    code, out, _ = run(capsys, tmp_path, emulator, "scrape", site.url + "/docs/", "--json")
+    assert code == 0
+    skipped = json.loads(out)["skipped_pages"]
+    assert {"url": site.url + "/docs/files/report", "reason": "not HTML (application/pdf)"} in (
+        skipped
+    )
+    site.clear()
+    code, out, _ = run(capsys, tmp_path, emulator, "scrape", site.url + "/docs/", "--json")
+    assert code == 0 and json.loads(out)["pages"] == len(urls)
+    assert site.requests("/docs/files/report") == []
+    assert site.requests("/docs/page-1.html")

@@ -34,7 +34,6 @@ def test_finds_the_docs_and_skips_the_traps_with_reasons(docs_site):
     reasons = _reasons(report)
     base = site.url + "/docs"
     assert reasons[f"{base}/missing.html"] == "not found (404)"
-    assert reasons[f"{base}/manual.pdf"] == "not HTML (application/pdf)"
     assert reasons[f"{base}/huge.html"].startswith("too large")
     assert reasons[f"{base}/loop-a.html"] == "redirect loop"
     assert reasons[f"{base}/old-install.html"] == f"duplicate: redirects to {base}/install.html"
@@ -44,6 +43,7 @@ def test_finds_the_docs_and_skips_the_traps_with_reasons(docs_site):
     # robots.txt, scope and normalisation keep these from ever being asked for.
     assert site.requests("/docs/private/secret.html") == []
     assert site.requests("/blog/post.html") == []
+    assert site.requests("/docs/manual.pdf") == []
     assert len(site.requests("/docs/install.html")) == 1
     # The flaky page answered 500 first and was retried.
     assert [h.status for h in site.requests("/docs/flaky.html")] == [500, 200]
@@ -80,6 +80,38 @@ def test_rerun_sends_conditional_requests_and_downloads_little(site: Site):
     assert page_hits and all(h.headers.get("if-none-match") for h in page_hits)
     assert {h.status for h in page_hits} == {304}
     assert sum(h.sent for h in page_hits) == 0
+
+
+def test_binaries_cost_no_download_and_no_second_request(site: Site):
+    site.raw("/robots.txt", 404)
+    links = ["img/shot.png", "guide.PDF", "dist/app.tar.gz", "files/report", "usage.html"]
+    site.page("/docs/", doc_page("Home", "Screenshots, a guide and a report.", links))
+    site.page("/docs/usage.html", doc_page("Usage", "How to use it, with a picture."))
+    for path in ("/docs/img/shot.png", "/docs/guide.PDF", "/docs/dist/app.tar.gz"):
+        site.raw(path, 200, b"\x89PNG" * 1000, Content_Type="image/png")
+    big = 20_000_000
+    site.raw("/docs/files/report", 200, b"%PDF" * (big // 4), Content_Type="application/pdf")
+    report = crawl(site.url + "/docs/", FAST)
+    assert sorted(r.url for r in report.pages) == [
+        site.url + "/docs/",
+        site.url + "/docs/usage.html",
+    ]
+    # Known binary extensions are not even asked for.
+    asked = {h.path for h in site.requests()}
+    assert not asked & {"/docs/img/shot.png", "/docs/guide.PDF", "/docs/dist/app.tar.gz"}
+    # A binary without an extension is dropped once its headers are in: the download stops.
+    report_url = site.url + "/docs/files/report"
+    assert _reasons(report)[report_url] == "not HTML (application/pdf)"
+    assert report.not_pages == [report_url]
+    (hit,) = site.requests("/docs/files/report")
+    assert hit.done.wait(10)
+    assert hit.written < big // 4
+    assert report.stats.bytes < 10_000
+
+    site.clear()
+    again = crawl(site.url + "/docs/", FAST, not_pages=report.not_pages)
+    assert len(again.pages) == 2
+    assert site.requests("/docs/files/report") == []
 
 
 def test_retry_after_is_honoured(site: Site):
