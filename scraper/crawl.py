@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import httpx
 from lxml import etree
+from protego import Protego
 
 from scraper.extract import Extracted, extract
 
@@ -421,7 +421,7 @@ class Crawler:
         self.claimed: set[str] = set()
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.hosts: dict[str, _Host] = {}
-        self.robots: dict[str, RobotFileParser | None] = {}
+        self.robots: dict[str, Protego | None] = {}
         self.robots_lock = asyncio.Lock()
         self.client: httpx.AsyncClient | None = None
 
@@ -472,7 +472,7 @@ class Crawler:
         """Check the start URL first, so a wrong URL fails fast with a clear reason."""
         origin = origin_of(self.start_url)
         robots = await self._robots(origin, required=True)
-        if robots is not None and not robots.can_fetch(ROBOTS_AGENT, self.start_url):
+        if robots is not None and not self._allowed(self.start_url):
             raise CrawlError(
                 f"{origin}/robots.txt does not allow docschat to crawl {self.start_url}"
             )
@@ -545,11 +545,11 @@ class Crawler:
 
     def _allowed(self, url: str) -> bool:
         robots = self.robots.get(origin_of(url))
-        return robots is None or robots.can_fetch(ROBOTS_AGENT, url)
+        return robots is None or robots.can_fetch(url, ROBOTS_AGENT)
 
     # --- robots.txt and sitemaps ----------------------------------------------------------
 
-    async def _robots(self, origin: str, *, required: bool = False) -> RobotFileParser | None:
+    async def _robots(self, origin: str, *, required: bool = False) -> Protego | None:
         """The origin's robots.txt rules (None: no rules), fetched once per origin."""
         async with self.robots_lock:
             if origin in self.robots:
@@ -565,17 +565,16 @@ class Crawler:
                     raise CrawlError(f"cannot reach {origin}: {exc}") from exc
                 self.robots[origin] = None
                 return None
-            parser: RobotFileParser | None = None
+            parser: Protego | None = None
             if response.status == 200:
-                parser = RobotFileParser()
-                parser.parse(response.body.decode("utf-8", "replace").splitlines())
+                # Protego follows RFC 9309: wildcards, `$`, the longest match, Allow on a tie.
+                parser = Protego.parse(response.body.decode("utf-8", "replace"))
                 delay = parser.crawl_delay(ROBOTS_AGENT)
                 if delay:
                     self._host(origin).delay = min(float(delay), self.options.max_crawl_delay)
             elif response.status >= 500:
                 # RFC 9309: an unreachable robots.txt means the whole site is off limits.
-                parser = RobotFileParser()
-                parser.disallow_all = True
+                parser = Protego.parse("User-agent: *\nDisallow: /\n")
             self.robots[origin] = parser
             return parser
 
@@ -583,7 +582,7 @@ class Crawler:
         """Queue every page the site's sitemaps name (robots.txt lines, then the usual places)."""
         origin = self.scope.origin
         robots = self.robots.get(origin)
-        candidates = list(robots.site_maps() or []) if robots is not None else []
+        candidates = list(robots.sitemaps) if robots is not None else []
         candidates.append(f"{origin}/sitemap.xml")
         if self.scope.prefix != "/":
             candidates.append(f"{origin}{self.scope.prefix}sitemap.xml")
