@@ -12,6 +12,7 @@ from collections import Counter
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from proxy.documents.sync import (
 from proxy.storage.db import Database
 from proxy.storage.models import Document
 from scraper.crawl import CrawlError, CrawlOptions, CrawlReport, CrawlStats, crawl
+from scraper.folder import URL_STYLES, FolderOptions, read_folder
 
 DEFAULT_MAX_PAGES = 5000
 DEFAULT_CONCURRENCY = 8
@@ -73,7 +75,11 @@ def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
         "Crawl a documentation site, keep its pages' text in the database and upload them to "
         "the vector store. Re-running uploads only what changed and removes what vanished."
     )
-    parser.add_argument("url", metavar="URL", help="start page; the crawl stays under its folder")
+    parser.add_argument(
+        "url",
+        metavar="URL",
+        help="start page (the crawl stays under its folder), or a local folder with --base-url",
+    )
     parser.add_argument(
         "--max-pages",
         type=_positive,
@@ -109,6 +115,18 @@ def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
         help="read sitemap URLs starting with FROM as starting with TO (a staging or local copy)",
     )
     parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="read a local folder of .md/.mdx/.html as the site published at URL",
+    )
+    parser.add_argument(
+        "--url-style",
+        choices=URL_STYLES,
+        default="dir",
+        help="a folder's guide/install.md is published as guide/install/ (dir, the default) "
+        "or guide/install.html (html)",
+    )
+    parser.add_argument(
         "--no-upload", action="store_true", help="store pages locally, do not touch the upstream"
     )
     parser.add_argument(
@@ -141,8 +159,12 @@ def scrape(
     dry_run: bool = False,
     prune: bool = False,
     progress: _Progress | None = None,
+    folder: FolderOptions | None = None,
 ) -> dict[str, Any]:
-    """Crawl, then store and upload; returns the summary. Raises ScrapeError on failure."""
+    """Crawl (or read `folder`), then store and upload; returns the summary.
+
+    Raises ScrapeError on failure.
+    """
     from proxy.upstream.errors import UpstreamError
 
     began = time.monotonic()
@@ -151,11 +173,14 @@ def scrape(
         if upload and not dry_run:
             knowledge = _knowledge(settings, db)
         known = load_known(db)
-        not_pages = load_not_pages(db)
-        with _extract_pool() as pool:
-            report = crawl(
-                url, options, known, progress.crawl if progress else None, pool, not_pages
-            )
+        if folder is not None:
+            report = read_folder(Path(url), folder, known)
+        else:
+            not_pages = load_not_pages(db)
+            with _extract_pool() as pool:
+                report = crawl(
+                    url, options, known, progress.crawl if progress else None, pool, not_pages
+                )
         if progress:
             progress.done()
         result = sync(
@@ -399,6 +424,16 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
         map_sitemap=args.map_sitemap,
     )
     progress = _Progress(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    folder = None
+    if args.base_url or not args.url.startswith(("http://", "https://")):
+        if not Path(args.url).is_dir():
+            return _fail(f"not an http(s) URL or a folder: {args.url!r}", args.json)
+        if not args.base_url:
+            return _fail(f"{args.url} is a folder: give --base-url, the URL it is published at",
+                         args.json)  # fmt: skip
+        folder = FolderOptions(
+            args.base_url, args.url_style, options.include, options.exclude, options.max_pages
+        )
     db: Database | None = None
     try:
         try:
@@ -415,6 +450,7 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
             prune=args.prune,
             progress=progress,
+            folder=folder,
         )
     except ScrapeError as exc:
         return _fail(str(exc), args.json)
