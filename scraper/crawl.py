@@ -53,6 +53,8 @@ TRACKING_PARAMS = frozenset(
     }
 )
 MARKDOWN_LINK = re.compile(r"\]\((https?://[^)\s]+)\)|<(https?://[^>\s]+)>")
+# Any Markdown link target, relative ones too (llms.txt lists its pages this way).
+LLMS_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 # Worker processes only pay off once a crawl is big enough to amortise starting them.
 EXECUTOR_MIN_PAGES = 100
 CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([\w-]+)""", re.I)
@@ -249,6 +251,18 @@ def binary_extension(url: str) -> str | None:
     _, dot, extension = name.rpartition(".")
     extension = extension.lower()
     return extension if dot and extension in BINARY_EXTENSIONS else None
+
+
+def page_of_llms_link(url: str) -> str:
+    """The page an llms.txt link stands for: `a.html.md` -> `a.html`, `index.html.md` -> `./`."""
+    # The llms.txt proposal links Markdown copies published beside the HTML pages.
+    parts = urlsplit(url)
+    path = parts.path
+    if path.endswith(".html.md"):
+        path = path[: -len(".md")]
+        if path.endswith("/index.html"):
+            path = path[: -len("index.html")]
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def map_sitemap_url(url: str, mapping: tuple[str, str] | None) -> str:
@@ -489,6 +503,7 @@ class Crawler:
         if start.status == "failed" and start.reason.startswith("cannot connect"):
             raise CrawlError(f"cannot reach {self.start_url}: {start.reason}")
         await self._sitemaps()
+        await self._llms_txt()
         for url in self.known:
             self._enqueue(url, from_known=True)
 
@@ -626,6 +641,32 @@ class Crawler:
                 f"{outside} sitemap URLs are outside {origin}{self.scope.prefix} "
                 f"(e.g. {outside_example}){hint}"
             )
+
+    async def _llms_txt(self) -> None:
+        """Queue the pages a site's /llms.txt links to (in the start folder, then at the root)."""
+        origin = self.scope.origin
+        candidates = [f"{origin}{self.scope.prefix}llms.txt", f"{origin}/llms.txt"]
+        for url in dict.fromkeys(candidates):
+            if not self._allowed(url):
+                continue
+            try:
+                response = await self._get(url, {}, kind="llms")
+            except _Failed as exc:
+                self.report.notes.append(f"{url} could not be read: {exc}")
+                continue
+            content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if (
+                response.status != 200
+                or response.skip
+                or _looks_like_html(content_type, response.body)
+            ):
+                continue
+            text = _decode(response.body, response.headers.get("content-type", ""))
+            links = [page_of_llms_link(urljoin(url, m.group(1))) for m in LLMS_LINK.finditer(text)]
+            self.report.sitemaps.append(url)
+            for link in links:
+                self._enqueue(link)
+            return
 
     # --- one page -------------------------------------------------------------------------
 

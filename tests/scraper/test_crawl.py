@@ -75,7 +75,9 @@ def test_rerun_sends_conditional_requests_and_downloads_little(site: Site):
     assert sorted(r.url for r in again.pages) == sorted(urls)
     assert {r.status for r in again.pages} == {"unchanged"}
     page_hits = [
-        h for h in site.requests() if h.path.startswith("/docs/") and "sitemap" not in h.path
+        h
+        for h in site.requests()
+        if h.path.startswith("/docs/") and "sitemap" not in h.path and "llms" not in h.path
     ]
     assert page_hits and all(h.headers.get("if-none-match") for h in page_hits)
     assert {h.status for h in page_hits} == {304}
@@ -233,3 +235,39 @@ def test_sitemap_formats():
     assert map_sitemap_url("https://prod/docs/a", ("https://prod", "http://local:1")) == (
         "http://local:1/docs/a"
     )
+
+
+def test_llms_txt_links_seed_the_crawl(site: Site):
+    site.raw("/robots.txt", 404)
+    site.page("/docs/", doc_page("Home", "A home page that links to nothing else."))
+    site.raw(
+        "/docs/llms.txt",
+        200,
+        (
+            "# Test docs\n\n> Docs for the test.\n\n## Guides\n\n"
+            "- [Install](install.html): how to install\n"
+            f"- [API]({site.url}/docs/api/index.html.md)\n"
+            '- [Guide](/docs/guide.html.md "the guide")\n'
+            "- [Elsewhere](https://other.example/page.html)\n"
+        ).encode(),
+        Content_Type="text/plain; charset=utf-8",
+    )
+    site.page("/docs/install.html", doc_page("Install", "Found through llms.txt only."))
+    site.page("/docs/api/", doc_page("API", "The API page, listed as its Markdown copy."))
+    site.page("/docs/guide.html", doc_page("Guide", "The guide, listed as its Markdown copy."))
+    report = crawl(site.url + "/docs/", FAST)
+    assert sorted(r.url.removeprefix(site.url) for r in report.pages) == [
+        "/docs/",
+        "/docs/api/",
+        "/docs/guide.html",
+        "/docs/install.html",
+    ]
+    assert site.url + "/docs/llms.txt" in report.sitemaps
+
+
+def test_an_html_page_at_llms_txt_is_ignored(site: Site):
+    small_site(site, 1)
+    site.page("/docs/llms.txt", doc_page("Not found", "[A link](nowhere.html) in a catch-all."))
+    report = crawl(site.url + "/docs/", FAST)
+    assert len(report.pages) == 2
+    assert site.requests("/docs/nowhere.html") == []
