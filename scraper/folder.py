@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urljoin, urlsplit
@@ -157,8 +157,7 @@ def read_folder(root: Path, options: FolderOptions, known: Collection[str] = ())
     if not root.is_dir():
         raise CrawlError(f"not a folder: {root}")
     base = normalize_url(base if base.endswith("/") else base + "/")
-    options = FolderOptions(base, options.url_style, options.include, options.exclude,
-                            options.max_pages)  # fmt: skip
+    options = replace(options, base_url=base)
     scope = Scope.of(base, options.include, options.exclude)
     report = CrawlReport(base, scope)
     claimed: dict[str, PurePosixPath] = {}

@@ -429,8 +429,8 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
         if not Path(args.url).is_dir():
             return _fail(f"not an http(s) URL or a folder: {args.url!r}", args.json)
         if not args.base_url:
-            return _fail(f"{args.url} is a folder: give --base-url, the URL it is published at",
-                         args.json)  # fmt: skip
+            message = f"{args.url} is a folder: give --base-url, the URL it is published at"
+            return _fail(message, args.json)
         folder = FolderOptions(
             args.base_url, args.url_style, options.include, options.exclude, options.max_pages
         )
