@@ -153,9 +153,6 @@ class Metrics:
         if seconds is not None:
             self.upstream_seconds.labels(kind).observe(seconds)
 
-    def upstream_error(self, status: int) -> None:
-        """Kept for older callers: `upstream_call` with the failure's status counts errors."""
-
     def stream_fallback(self) -> None:
         """A stream broke and the answer went back to polling or resuming."""
         self.stream_fallbacks.inc()

@@ -398,7 +398,6 @@ class Worker:
 
     def _upstream_failed(self, job: Job, exc: UpstreamError) -> None:
         """Retry what may succeed later; end the answer when asking again cannot help."""
-        self.metrics.upstream_error(exc.status)
         if isinstance(exc, RateLimited):
             # The limit is the account's, not the answer's: hold every start and poll back.
             if exc.retry_after:
