@@ -43,6 +43,7 @@ class Job:
     stream_cursor: int | None
     stop_requested: bool
     attempts: int
+    claims: int
     started_at: datetime | None
     deadline_at: datetime
     request_id: str
@@ -375,7 +376,11 @@ def _claim() -> Update:
     return (
         update(AnswerJob)
         .where(AnswerJob.id.in_(due))
-        .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("until"),
+            claims=AnswerJob.claims + 1,
+        )
         .returning(*_JOB_COLUMNS)
     )
 

@@ -220,9 +220,9 @@ class Worker:
             thread_id = self._call("open", lambda: upstream.open_thread(history))
             if not self.store.opened(job, upstream.api, thread_id):
                 return
-        elif job.attempts:
+        elif job.attempts or job.claims > 1:
             # An earlier try may have started the run and lost the answer on its way back (a
-            # timeout): look before starting a second one.
+            # timeout), or died before recording it: look before starting a second one.
             tid = thread_id
             found = self._call("find", lambda: upstream.find_run(tid, metadata))
             if found is not None:

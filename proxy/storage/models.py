@@ -187,6 +187,9 @@ class AnswerJob(Base):
     stream_cursor: Mapped[int | None] = mapped_column(Integer)
     stop_requested: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Times a worker took the job: a second take with no run recorded may follow a worker that
+    # died after starting the run, so the new one looks for that run first.
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
