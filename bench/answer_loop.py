@@ -28,7 +28,15 @@ from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Sampler, free_port, percentiles, start, wait_http, write_results
+from bench.common import Sampler, percentiles, write_results
+from tests.support import (
+    docschat,
+    emulator_requests,
+    free_port,
+    provision,
+    reset_emulator_stats,
+    wait_http,
+)
 
 KEY = "sk-bench"
 QUESTIONS = [
@@ -58,7 +66,8 @@ class Emulator:
     def __init__(self, tmp: Path, latency_ms: int, tps: float) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = start(
+        log = tmp / f"emulator-{self.port}.log"
+        self.proc = docschat(
             [
                 "emulator",
                 "--port",
@@ -69,15 +78,15 @@ class Emulator:
                 str(tps),
             ],
             {},
-            tmp / f"emulator-{self.port}.log",
+            log,
         )
-        wait_http(f"{self.url}/_emulator/stats")
+        wait_http(f"{self.url}/_emulator/stats", proc=self.proc, log=log)
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/_emulator/stats/reset")
+        reset_emulator_stats(self.url)
 
     def requests(self) -> int:
-        return int(httpx.get(f"{self.url}/_emulator/stats").json()["total"])
+        return emulator_requests(self.url)
 
     def timings(self) -> dict[str, dict[str, float | None]]:
         return httpx.get(f"{self.url}/_emulator/timings", timeout=30).json()
@@ -91,35 +100,6 @@ def run_time(emulator: Emulator, key: str) -> float:
     """The emulator's own median time from run creation to `key` (completed or first_token)."""
     spans = [t[key] - t["created"] for t in emulator.timings().values() if t.get(key)]
     return statistics.median(spans) if spans else 0.0
-
-
-def prepare(env: dict[str, str], db_url: str) -> None:
-    """Run setup and upload the sample pages, as an operator would."""
-    import subprocess
-
-    from proxy.setup import recorded
-    from proxy.storage.db import Database
-    from proxy.storage.models import Document
-
-    subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "setup"],
-        env={**__import__("os").environ, **env},
-        check=True,
-        capture_output=True,
-    )
-    db = Database(db_url)
-    ids = recorded(db)
-    client = OpenAI(api_key=KEY, base_url=env["OPENAI_BASE_URL"])
-    for url, title, text in DOCS:
-        f = client.files.create(
-            file=(url.rsplit("/", 1)[-1] + ".md", text.encode()), purpose="assistants"
-        )
-        client.vector_stores.files.create(
-            ids.vector_store_id, file_id=f.id, attributes={"url": url, "title": title}
-        )
-        with db.session() as s:
-            s.add(Document(url=url, title=title, text=text, file_id=f.id))
-    db.dispose()
 
 
 def proxy_session(base: str, port: int, questions: int, out: list[dict[str, Any]]) -> None:
@@ -187,7 +167,7 @@ def baseline_session(
                 )
                 run = client.beta.threads.runs.create(thread.id, assistant_id=assistant_id)
                 while run.status in ("queued", "in_progress"):
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the seed's polling pace: the behaviour compared against
                     run = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
                 client.beta.threads.messages.list(thread.id, after=msg.id, order="asc")
                 out.append(
@@ -272,13 +252,14 @@ def run_proxy(
     if split:
         env.update(REDIS_URL=opts.redis_url, DOCSCHAT_RUN_WORKER="0")
         _clear_redis(opts.redis_url)
-    prepare(env, db_url)
-    proc = start(["serve", "--port", str(port)], env, tmp / f"proxy-{name}.log")
+    provision(env, DOCS)
+    log = tmp / f"proxy-{name}.log"
+    proc = docschat(["serve", "--port", str(port)], env, log)
     procs = [proc]
     if split:
-        procs.append(start(["worker"], env, tmp / f"worker-{name}.log"))
+        procs.append(docschat(["worker"], env, tmp / f"worker-{name}.log"))
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, log=log)
         # One answer first, so that one-off costs (lazy imports, first connections) are not
         # counted: a docs site's service runs for days.
         proxy_session(f"http://127.0.0.1:{port}", port, 1, [])

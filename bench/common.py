@@ -1,55 +1,21 @@
-"""Shared pieces of the benchmarks: processes on loopback, resource sampling, result files."""
+"""Pieces only the benchmarks use: resource sampling, percentiles, result files.
+
+Starting processes, waiting for them and preparing a database are shared with the tests and
+live in tests/support.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    """Wait until a URL answers 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start a docschat command as a child process, logging to a file."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "proxy.cli", *args],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
 
 
 class Sampler:

@@ -31,7 +31,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, free_port, start, wait_http, write_results
+from bench.common import write_results
+from tests.support import ROOT, docschat, free_port, wait_http
 
 WORDS = [
     "widget",
@@ -147,7 +148,7 @@ def serve_site(port: int, pages: int, latency: float, binaries: bool = False) ->
                 with lock:
                     counters.update(requests=0, bytes=0)
                 return self._send(200, b"{}", count=False)
-            time.sleep(latency)
+            time.sleep(latency)  # the simulated server's response time, the load under test
             if self.path == "/sitemap.xml":
                 return self._send(200, sitemap, "application/xml")
             if self.path in files:
@@ -278,14 +279,14 @@ def main() -> None:
     site, site_url = _site(args, binaries=False)
     linking, linking_url = _site(args, binaries=True)
     emulator_port = free_port()
-    emulator = start(
+    emulator = docschat(
         ["emulator", "--port", str(emulator_port), "--latency-ms", "0"], {}, tmp / "emulator.log"
     )
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     try:
-        wait_http(f"{site_url}/_stats")
-        wait_http(f"{linking_url}/_stats")
-        wait_http(f"{emulator_url}/_emulator/stats")
+        wait_http(f"{site_url}/_stats", proc=site)
+        wait_http(f"{linking_url}/_stats", proc=linking)
+        wait_http(f"{emulator_url}/_emulator/stats", proc=emulator, log=tmp / "emulator.log")
 
         def env(database: str) -> dict[str, str]:
             return {

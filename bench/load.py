@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,8 +53,20 @@ from wsproto.events import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.answer_loop import Emulator, prepare
-from bench.common import RESULTS, ROOT, free_port, percentiles, start, wait_http
+from bench.answer_loop import DOCS, Emulator
+from bench.common import RESULTS, percentiles
+from tests.support import (
+    ROOT,
+    PrivatePostgres,
+    docschat,
+    emulator_stats,
+    free_port,
+    pg_schema,
+    printed,
+    provision,
+    wait_http,
+    wait_until,
+)
 
 PG_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://root@127.0.0.1:5432/test")
 KEY = "sk-bench"
@@ -67,53 +78,19 @@ PLOT = ROOT / "docs" / "scaling.png"
 
 @contextlib.contextmanager
 def private_postgres(max_connections: int = 400) -> Iterator[str]:
-    """A throw-away PostgreSQL cluster of our own (as root, via the postgres user); yields its DSN.
+    """A throw-away PostgreSQL cluster of our own, fsync on as in production; yields its DSN.
 
     Other people's tests on a shared server take its connections and CPU; a private cluster also
     lifts max_connections, which 4 workers with their pools need (see docs/scaling.md).
     """
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not binaries or os.geteuid() != 0:
-        raise SystemExit("--pg private needs root and a local PostgreSQL; use --pg shared")
-    bin_dir = binaries[-1].parent
-    home = Path(tempfile.mkdtemp(prefix="docschat-bench-pg-"))
-    shutil.chown(home, "postgres")
-    port = free_port()
-
-    def pg(tool: str, *args: str) -> None:
-        command = ["runuser", "-u", "postgres", "--", str(bin_dir / tool), *args]
-        subprocess.run(command, check=True, capture_output=True, cwd=home)
-
-    data = str(home / "data")
-    pg("initdb", "-D", data, "-A", "trust", "-U", "postgres")
-    options = (
-        f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections={max_connections}"
-    )
-    pg("pg_ctl", "-D", data, "-o", options, "-l", str(home / "log"), "-w", "start")
+    reason = PrivatePostgres.missing()
+    if reason is not None:
+        raise SystemExit(f"--pg private {reason}; use --pg shared")
+    cluster = PrivatePostgres(max_connections, durable=True)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster.dsn
     finally:
-        pg("pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def pg_schema() -> Iterator[str]:
-    """A private schema on the local PostgreSQL; yields its SQLAlchemy URL and drops it after."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    base = PG_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND query LIKE %s",
-                (f"%{schema}%",),
-            )
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        cluster.destroy()
 
 
 def psycopg_dsn(db_url: str) -> str:
@@ -168,16 +145,16 @@ def gunicorn(
     with log.open("wb") as out:
         proc = subprocess.Popen(args, env=full, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", timeout=60)
+    wait_http(f"{url}/healthz", timeout=60, proc=proc, log=log)
     return proc, url
 
 
 def serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`docschat serve` (werkzeug's threaded server), web only."""
     port = free_port()
-    proc = start(["serve", "--port", str(port)], env, log)
+    proc = docschat(["serve", "--port", str(port)], env, log)
     url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/healthz", timeout=60)
+    wait_http(f"{url}/healthz", timeout=60, proc=proc, log=log)
     return proc, url
 
 
@@ -389,7 +366,7 @@ def part_ws(tmp: Path, connections: int, budget: float) -> dict[str, Any]:
     """Part 1: WebSockets held by one web process, per server."""
     out: dict[str, Any] = {}
     for server in ("gunicorn-gthread", "werkzeug"):
-        with pg_schema() as db_url:
+        with pg_schema(PG_DSN, "bench") as db_url:
             env = base_env(db_url, DOCSCHAT_WS_PER_SESSION="10")
             upgrade(env)
             sids = [secrets.token_urlsafe(32) for _ in range(connections)]
@@ -501,7 +478,7 @@ def part_messages(tmp: Path, total: int, seconds: int, budget: float) -> dict[st
     out: dict[str, Any] = {}
     for db in ("postgres", "sqlite"):
         began = time.monotonic()
-        context = pg_schema() if db == "postgres" else _sqlite_file(tmp)
+        context = pg_schema(PG_DSN, "bench") if db == "postgres" else _sqlite_file(tmp)
         with context as db_url:
             env = base_env(db_url)
             upgrade(env)
@@ -542,13 +519,8 @@ def _sqlite_file(tmp: Path) -> Iterator[str]:
 
 def _wait_ready(tmp: Path, n: int, timeout: float = 60) -> None:
     """Wait until every worker of a run says it is running (warmed up and claiming)."""
-    deadline = time.monotonic() + timeout
     logs = [tmp / f"worker-{n}-{i}.log" for i in range(n)]
-    while time.monotonic() < deadline:
-        if all(p.exists() and "worker running" in p.read_text() for p in logs):
-            return
-        time.sleep(0.2)
-    raise RuntimeError("workers did not come up")
+    wait_until(lambda: all(printed(log, "worker running") for log in logs), timeout, every=0.2)
 
 
 async def _readers(url: str, count: int, seconds: float, latency: float) -> dict[str, Any]:
@@ -619,11 +591,11 @@ def part_workers(
     for n in counts:
         emulator = Emulator(tmp, latency_ms, 0)
         try:
-            with pg_schema() as db_url:
+            with pg_schema(PG_DSN, "bench") as db_url:
                 env = base_env(
                     db_url, OPENAI_BASE_URL=f"{emulator.url}/v1", DOCSCHAT_MAX_QUEUED="5"
                 )
-                prepare(env, db_url)
+                provision(env, DOCS)
                 emulator.reset()
                 web, url = gunicorn(
                     env,
@@ -633,7 +605,7 @@ def part_workers(
                     connections=readers * 2 + 200,
                 )
                 workers = [
-                    start(
+                    docschat(
                         ["worker"], {**env, "DOCSCHAT_RUN_WORKER": "1"}, tmp / f"worker-{n}-{i}.log"
                     )
                     for i in range(n)
@@ -649,13 +621,15 @@ def part_workers(
                         f"{k}_cpu_seconds": round(_tree_cpu(pid) - others0[k], 1)
                         for k, pid in others.items()
                     }
-                    time.sleep(2)
+                    # Answers still being written finish first; any left are reported unfinished.
+                    with contextlib.suppress(AssertionError):
+                        wait_until(
+                            lambda: not _duplicates(db_url)["unfinished_jobs"], 30, every=0.2
+                        )
                     dupes = _duplicates(db_url)
                     runs = sum(
                         v
-                        for k, v in httpx.get(f"{emulator.url}/_emulator/stats")
-                        .json()["requests"]
-                        .items()
+                        for k, v in emulator_stats(emulator.url).items()
                         if k.startswith("POST") and k.endswith("/runs")
                     )
                 finally:

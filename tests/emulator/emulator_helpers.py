@@ -1,17 +1,15 @@
-"""Helpers shared by the emulator tests: sample docs, SDK client, polling, stats and faults."""
+"""Helpers of the emulator tests: sample docs, an SDK client, and waiting for runs to end."""
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from openai import OpenAI
 
 from emulator.server import RunningEmulator
+from tests.support import wait_until
 
 INSTALL = (
     "# Installing\n\nInstall the package with pip install docschat. Then run docschat demo "
@@ -55,17 +53,6 @@ def upload_docs(client: OpenAI) -> Docs:
     return Docs(store.id, install.id, config.id)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout}s")
-
-
 def finished_run(client: OpenAI, thread_id: str, run_id: str, timeout: float = 10.0) -> Any:
     """Poll a run until it leaves queued/in_progress."""
     with warnings.catch_warnings():
@@ -75,7 +62,7 @@ def finished_run(client: OpenAI, thread_id: str, run_id: str, timeout: float = 1
             run = client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
             return run if run.status not in RUNNING else None
 
-        return wait_for(check, timeout)
+        return wait_until(check, timeout)
 
 
 def asked_and_finished(client: OpenAI, assistant_id: str, question: str) -> Any:
@@ -96,15 +83,4 @@ def finished_response(client: OpenAI, response_id: str, timeout: float = 10.0) -
         response = client.responses.retrieve(response_id)
         return response if response.status not in RUNNING else None
 
-    return wait_for(check, timeout)
-
-
-def stats(emu: RunningEmulator) -> dict[str, int]:
-    """The emulator's request counts by method and path template."""
-    return httpx.get(f"{emu.url}/_emulator/stats").json()["requests"]
-
-
-def add_faults(emu: RunningEmulator, *faults: dict[str, Any]) -> None:
-    """Queue faults on the emulator."""
-    r = httpx.post(f"{emu.url}/_emulator/faults", json={"faults": list(faults)})
-    assert r.status_code == 200, r.text
+    return wait_until(check, timeout)

@@ -7,10 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from emulator_helpers import Docs, asked_and_finished, sdk, stats, upload_docs
+from emulator_helpers import Docs, asked_and_finished, sdk, upload_docs
 from openai import NotFoundError, OpenAI
 
 from emulator.options import EmulatorOptions
+from tests.support import emulator_stats
 
 AUTH = {"Authorization": "Bearer sk-test"}
 
@@ -141,14 +142,14 @@ def test_files_and_vector_store_files(client: OpenAI, docs: Docs) -> None:
 def test_stats_count_requests_by_template(emu, client: OpenAI, assistant_id: str) -> None:
     httpx.post(f"{emu.url}/_emulator/stats/reset")
     asked_and_finished(client, assistant_id, "How do I install docschat?")
-    counts = stats(emu)
+    counts = emulator_stats(emu.url)
     assert counts["POST /v1/threads/runs"] == 1
     polls = counts["GET /v1/threads/{thread_id}/runs/{run_id}"]
     assert polls >= 1
     body = httpx.get(f"{emu.url}/_emulator/stats").json()
     assert body["total"] == sum(body["requests"].values()) == 1 + polls
     httpx.post(f"{emu.url}/_emulator/stats/reset")
-    assert stats(emu) == {}
+    assert emulator_stats(emu.url) == {}
 
 
 def test_timings_record_each_run(emu, client: OpenAI, assistant_id: str) -> None:
@@ -175,7 +176,7 @@ def test_hundreds_of_concurrent_streams(run_emulator) -> None:
     with ThreadPoolExecutor(200) as pool:
         ends = list(pool.map(one, range(200)))
     assert ends == ["response.completed"] * 200
-    assert stats(emu)["POST /v1/responses"] == 200
+    assert emulator_stats(emu.url)["POST /v1/responses"] == 200
 
 
 def test_scripted_answers_come_back_verbatim(emu, client: OpenAI, assistant_id: str) -> None:

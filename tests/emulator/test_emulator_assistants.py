@@ -6,11 +6,12 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from emulator_helpers import Docs, finished_run, wait_for
+from emulator_helpers import Docs, finished_run
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.beta.threads import Message, Run
 
 from emulator.search import NOT_FOUND
+from tests.support import wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +187,7 @@ def test_cancel_keeps_the_text_written_so_far(run_emulator) -> None:
         page = client.beta.threads.messages.list(run.thread_id, run_id=run.id).data
         return page and page[0].content[0].text.value
 
-    wait_for(some_text)
+    wait_until(some_text)
     cancelled = client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
     assert cancelled.status == "cancelling"
     done = finished_run(client, run.thread_id, run.id)

@@ -9,15 +9,10 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from emulator_helpers import (
-    Docs,
-    add_faults,
-    finished_response,
-    finished_run,
-    sdk,
-    upload_docs,
-)
+from emulator_helpers import Docs, finished_response, finished_run, sdk, upload_docs
 from openai import OpenAI
+
+from tests.support import add_faults
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +39,7 @@ def _respond(client: OpenAI, docs: Docs, **extra):
 
 
 def test_http_429_with_retry_after(emu, client: OpenAI) -> None:
-    add_faults(emu, {"kind": "http_429", "retry_after": 2})
+    add_faults(emu.url, {"kind": "http_429", "retry_after": 2})
     with pytest.raises(openai.RateLimitError) as caught:
         client.files.list()
     assert caught.value.response.headers["Retry-After"] == "2"
@@ -54,7 +49,7 @@ def test_http_429_with_retry_after(emu, client: OpenAI) -> None:
 
 
 def test_http_500_times_and_match(emu, client: OpenAI, docs: Docs) -> None:
-    add_faults(emu, {"kind": "http_500", "times": 2, "match": "POST /v1/responses"})
+    add_faults(emu.url, {"kind": "http_500", "times": 2, "match": "POST /v1/responses"})
     client.files.list()  # does not match
     for _ in range(2):
         with pytest.raises(openai.InternalServerError):
@@ -63,18 +58,18 @@ def test_http_500_times_and_match(emu, client: OpenAI, docs: Docs) -> None:
 
 
 def test_http_faults_are_retried_by_the_sdk(emu, docs: Docs) -> None:
-    add_faults(emu, {"kind": "http_429", "retry_after": 0})
+    add_faults(emu.url, {"kind": "http_429", "retry_after": 0})
     patient = OpenAI(api_key="k", base_url=emu.base_url, max_retries=2)
     assert patient.vector_stores.retrieve(docs.vector_store_id).id == docs.vector_store_id
 
 
 def test_hang_holds_the_request(emu, client: OpenAI) -> None:
-    add_faults(emu, {"kind": "hang", "seconds": 0.4, "match": "/v1/files"})
+    add_faults(emu.url, {"kind": "hang", "seconds": 0.4, "match": "/v1/files"})
     started = time.monotonic()
     client.files.list()
     assert time.monotonic() - started >= 0.4
     impatient = OpenAI(api_key="k", base_url=emu.base_url, max_retries=0, timeout=0.2)
-    add_faults(emu, {"kind": "hang", "seconds": 1})
+    add_faults(emu.url, {"kind": "hang", "seconds": 1})
     with pytest.raises(openai.APITimeoutError):
         impatient.files.list()
 
@@ -90,7 +85,7 @@ def test_hang_holds_the_request(emu, client: OpenAI) -> None:
 def test_run_outcome_faults(
     emu, client: OpenAI, docs: Docs, assistant_id: str, kind, run_status, response_status
 ) -> None:
-    add_faults(emu, {"kind": kind, "times": 2})
+    add_faults(emu.url, {"kind": kind, "times": 2})
     started = _run(client, assistant_id)
     run = finished_run(client, started.thread_id, started.id)
     assert run.status == run_status
@@ -113,10 +108,13 @@ def test_run_outcome_faults(
 def test_run_never_finishes_until_cancelled(
     emu, client: OpenAI, docs: Docs, assistant_id: str
 ) -> None:
-    add_faults(emu, {"kind": "run_never_finishes", "times": 2})
+    add_faults(emu.url, {"kind": "run_never_finishes", "times": 2})
     run = _run(client, assistant_id)
     response = _respond(client, docs)
-    time.sleep(0.4)  # four times the latency
+    # Runs started after them, without a fault, finish: the faulty ones had the time to.
+    control = _run(client, assistant_id)
+    assert finished_run(client, control.thread_id, control.id).status == "completed"
+    assert finished_response(client, _respond(client, docs).id).status == "completed"
     assert (
         client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id).status == "in_progress"
     )
@@ -129,7 +127,7 @@ def test_run_never_finishes_until_cancelled(
 def test_stream_disconnect_assistants_run_still_completes(
     emu, client: OpenAI, assistant_id: str
 ) -> None:
-    add_faults(emu, {"kind": "stream_disconnect", "after_events": 4})
+    add_faults(emu.url, {"kind": "stream_disconnect", "after_events": 4})
     thread = client.beta.threads.create(
         messages=[{"role": "user", "content": "How do I install docschat?"}]
     )
@@ -148,7 +146,7 @@ def test_stream_disconnect_responses_resume(run_emulator) -> None:
     emu = run_emulator(latency_ms=50, tokens_per_second=500)
     client = sdk(emu)
     docs = upload_docs(client)
-    add_faults(emu, {"kind": "stream_disconnect"})
+    add_faults(emu.url, {"kind": "stream_disconnect"})
     seen = []
     with pytest.raises((httpx.HTTPError, openai.APIError)):
         for event in _respond(client, docs, stream=True):
@@ -172,7 +170,7 @@ def test_fail_rate_is_seeded(run_emulator) -> None:
 
 
 def test_faults_can_be_listed_and_cleared(emu, client: OpenAI) -> None:
-    add_faults(emu, {"kind": "http_500", "times": 3})
+    add_faults(emu.url, {"kind": "http_500", "times": 3})
     assert httpx.get(f"{emu.url}/_emulator/faults").json()["faults"][0]["times"] == 3
     httpx.delete(f"{emu.url}/_emulator/faults")
     client.files.list()

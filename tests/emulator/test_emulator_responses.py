@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from emulator_helpers import Docs, finished_response, sdk, upload_docs, wait_for
+from emulator_helpers import Docs, finished_response, sdk, upload_docs
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.responses import Response
 
 from emulator.search import NOT_FOUND
+from tests.support import wait_until
 
 
 def _ask(client: OpenAI, docs: Docs, question: str, conversation: str | None = None, **extra):
@@ -80,7 +81,7 @@ def test_cancel_background_response(run_emulator) -> None:
     client = sdk(emu)
     docs = upload_docs(client)
     created = _ask(client, docs, "How do I install docschat?", background=True)
-    wait_for(lambda: client.responses.retrieve(created.id).output_text)
+    wait_until(lambda: client.responses.retrieve(created.id).output_text)
     cancelled = client.responses.cancel(created.id)
     assert cancelled.status == "cancelled"
     later = client.responses.retrieve(created.id)

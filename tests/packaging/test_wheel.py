@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import API_KEY, ROOT, free_port, wait_until
+from tests.support import API_KEY, ROOT, free_port, wait_until
 
 WIDGET = ROOT / "static" / "widget"
 DOCS = ROOT / "docs"

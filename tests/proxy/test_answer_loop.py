@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websocket
 
-from tests.conftest import wait_until
+from tests.support import wait_until
 
 
 def _count(stats: dict[str, int], *keys: str) -> int:
@@ -76,7 +76,7 @@ def test_second_question_during_a_run_is_answered_after_it(start_stack, api_mode
     stack = start_stack(DOCSCHAT_API=api_mode, emulator={"latency_ms": 800})
     sid = stack.new_session()
     stack.ask(sid, "How do I install docschat?")
-    time.sleep(0.3)
+    wait_until(lambda: stack.jobs()[0]["run_id"])  # the first answer's run is under way
     stack.ask(sid, "What does DATABASE_URL choose?")
     answers = stack.answers(sid, 2)
     assert "pip install" in answers[0]["text"]
@@ -137,8 +137,9 @@ def test_killed_proxy_answers_exactly_once_after_restart(start_stack, db_url, ap
     wait_until(lambda: stack.jobs()[0]["run_id"])  # the run is started and recorded
     stack.kill()
     stack.start()
-    answers = stack.answers(sid, 1, timeout=30)
-    time.sleep(1.0)
+    stack.answers(sid, 1, timeout=30)
+    # No job is left that could still write a second answer.
+    wait_until(lambda: all(j["state"] in ("done", "error") for j in stack.jobs()))
     answers = [m for m in stack.messages(sid) if m["role"] == "assistant"]
     assert len(answers) == 1
     assert answers[0]["status"] == "done" and "pip install" in answers[0]["text"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port, wait_until
+from tests.support import ROOT, free_port, wait_until
 
 
 def _env(**extra: str) -> dict[str, str]:

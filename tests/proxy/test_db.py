@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from proxy.config import Settings
 from proxy.storage.db import MIGRATIONS, Database
 from proxy.web.app import create_app
-from tests.conftest import PG_USER, ROOT, wait_until
+from tests.support import PG_USER, ROOT, wait_until
 
 SERVER = f"postgresql://{PG_USER}@127.0.0.1:5432"
 TABLES = {"alembic_version", "answer_jobs", "messages", "sessions", "settings"}

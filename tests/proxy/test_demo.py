@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port, wait_until
+from tests.support import ROOT, free_port, wait_until
 
 
 def test_demo_serves_the_widget_page_and_answers_from_the_bundled_docs(tmp_path: Path):

@@ -13,7 +13,7 @@ from flask import Flask
 
 from proxy.config import Settings
 from proxy.web.app import create_app
-from tests.conftest import PG_ADMIN
+from tests.support import PG_ADMIN
 
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "UndefinedTable", "gone_messages")
 

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from proxy.storage.db import Database
 from proxy.storage.models import Base
-from tests.conftest import ROOT, new_pg_database
+from tests.support import ROOT, new_pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -26,7 +26,8 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    yield from new_pg_database("docschat_mig")
+    with new_pg_database("docschat_mig") as url:
+        yield url
 
 
 def alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:

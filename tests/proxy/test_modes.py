@@ -7,6 +7,8 @@ import os
 import httpx
 import pytest
 
+from tests.support import wait_until
+
 
 def test_switching_modes_keeps_history_and_seeds_the_new_conversation(start_stack):
     stack = start_stack(DOCSCHAT_API="assistants")
@@ -43,8 +45,6 @@ def test_switching_modes_keeps_history_and_seeds_the_new_conversation(start_stac
     reason="live check against api.openai.com: set OPENAI_API_KEY and DOCSCHAT_LIVE_TEST=1",
 )
 def test_live_openai_answers_in_responses_mode(tmp_path):
-    import time
-
     from openai import OpenAI
 
     from proxy.config import Settings
@@ -73,11 +73,15 @@ def test_live_openai_answers_in_responses_mode(tmp_path):
             s.add(Document(url=url, title=title, text=text, file_id=f.id))
     sid = services.chat.create_session()
     services.chat.ask(sid, "Which port does the demo listen on?")
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        answer = services.chat.messages(sid)[-1]
-        if answer["status"] in ("done", "error"):
-            break
-        time.sleep(1)
-    services.close()
+    try:
+        answer = wait_until(
+            lambda: next(
+                (m for m in services.chat.messages(sid)[-1:] if m["status"] in ("done", "error")),
+                None,
+            ),
+            timeout=90,
+            every=1,
+        )
+    finally:
+        services.close()
     assert answer["status"] == "done" and "8000" in answer["text"]

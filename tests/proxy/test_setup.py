@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from tests.conftest import API_KEY, ROOT
+from tests.support import API_KEY, ROOT
 
 
 def _setup(emulator, db_url: str, **env: str) -> subprocess.CompletedProcess[str]:

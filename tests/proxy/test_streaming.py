@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import websocket
 
-from tests.conftest import wait_until
+from tests.support import wait_until
 
 SLOW = {"latency_ms": 200, "tokens_per_second": 40}
 LINK = re.compile(r" ?\[\\\[\d+\\\]\]\([^)]*\)| ?\\\[\d+\\\]")
@@ -132,7 +131,7 @@ def test_worker_killed_mid_stream_finishes_exactly_once(start_stack, db_url, api
     stack.kill()
     stack.start()
     [answer] = stack.answers(sid, 1, timeout=40)
-    time.sleep(0.5)
+    wait_until(lambda: all(j["state"] in ("done", "error") for j in stack.jobs()))
     assert len([m for m in stack.messages(sid) if m["role"] == "assistant"]) == 1
     assert answer["status"] == "done" and "pip install docschat" in answer["text"]
     assert answer["text"].count("pip install docschat") == 1

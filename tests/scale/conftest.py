@@ -6,25 +6,28 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import websocket
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, free_port, wait_until
-
-PG_BIN = Path("/usr/lib/postgresql")
+from tests.support import (
+    DOCSCHAT,
+    Listener,
+    PrivatePostgres,
+    free_port,
+    printed,
+    spawn,
+    wait_http,
+    wait_until,
+)
 
 
 class Procs:
@@ -47,25 +50,17 @@ class Procs:
         its stderr to `name.err` (then also its `.log`)."""
         log = self.tmp / f"{name}.log"
         out = self.tmp / f"{name}.out" if split else log
-        err = self.tmp / f"{name}.err" if split else log
-        with out.open("ab") as stdout, err.open("ab") as stderr:
-            proc = subprocess.Popen(
-                [*(program or [sys.executable, "-m", "proxy.cli"]), *args],
-                env=env,
-                stdout=stdout,
-                stderr=stderr if split else subprocess.STDOUT,
-                cwd=ROOT,
-                # Its own process group: a gunicorn master's forked workers go with it.
-                start_new_session=True,
-            )
-        proc.log, proc.out, proc.err = err, out, err  # type: ignore[attr-defined]
+        err = self.tmp / f"{name}.err" if split else None
+        # Its own process group: a gunicorn master's forked workers go with it.
+        proc = spawn([*(program or DOCSCHAT), *args], env, out, err=err, group=True)
+        proc.log, proc.out, proc.err = err or log, out, err or log  # type: ignore[attr-defined]
         self.running.append(proc)
         return proc
 
     def worker(self, env: dict[str, str], name: str = "worker", **extra: str) -> Any:
         """Start `docschat worker` with a stack's environment (plus `extra`)."""
         proc = self._start(["worker"], {**env, **extra}, f"{name}-{len(self.running)}")
-        wait_until(lambda: _printed(proc, "worker running"), timeout=30)
+        wait_until(lambda: printed(proc.log, "worker running", proc), timeout=30)
         return proc
 
     def web(self, env: dict[str, str], **extra: str) -> str:
@@ -112,23 +107,8 @@ class Procs:
 def _serving(proc: Any, port: int) -> str:
     """Wait until a started web process answers /healthz on `port`; returns its base URL."""
     url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"web process exited:\n{proc.log.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, timeout=60)
+    wait_http(f"{url}/healthz", timeout=60, proc=proc, log=proc.log)
     return url
-
-
-def _printed(proc: Any, line: str) -> bool:
-    if proc.poll() is not None:
-        raise AssertionError(f"process exited:\n{proc.log.read_text()[-3000:]}")
-    return line in proc.log.read_text(errors="replace")
 
 
 @pytest.fixture
@@ -139,115 +119,15 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
     running.stop_all()
 
 
-class PrivatePostgres:
-    """A throw-away PostgreSQL cluster of our own, so a test may stop and restart it freely."""
-
-    def __init__(self, max_connections: int = 300) -> None:
-        self.max_connections = max_connections
-        versions = sorted(PG_BIN.glob("*/bin/initdb"))
-        if not versions or os.geteuid() != 0 or shutil.which("runuser") is None:
-            pytest.skip("needs root and a local PostgreSQL installation to run a private cluster")
-        self.bin = versions[-1].parent
-        self.dir = Path(tempfile.mkdtemp(prefix="docschat-pg-"))
-        shutil.chown(self.dir, "postgres")
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        self.start()
-
-    def _pg(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
-            check=True,
-            capture_output=True,
-            cwd=self.dir,
-        )
-
-    @property
-    def url(self) -> str:
-        """The SQLAlchemy URL of the cluster's `postgres` database."""
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            f"-c max_connections={self.max_connections}"
-        )
-        log = str(self.dir / "server.log")
-        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
-
-    def stop(self) -> None:
-        """Stop the server (fast mode: open connections are cut)."""
-        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def destroy(self) -> None:
-        """Stop the server if it runs and remove its files."""
-        pg_ctl = str(self.bin / "pg_ctl")
-        stop = [pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"]
-        subprocess.run(["runuser", "-u", "postgres", "--", *stop], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture
 def private_pg() -> Iterator[PrivatePostgres]:
     """A private PostgreSQL cluster on a free port, removed after the test."""
+    reason = PrivatePostgres.missing()
+    if reason is not None:
+        pytest.skip(reason)
     cluster = PrivatePostgres()
     yield cluster
     cluster.destroy()
-
-
-def query(db_url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-    """Rows of one SQL query against a docschat database (a short-lived engine)."""
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), params)]
-    finally:
-        engine.dispose()
-
-
-class Listener:
-    """A WebSocket reader of one session's events, collecting them in a background thread."""
-
-    def __init__(self, base_url: str, sid: str) -> None:
-        self.sid = sid
-        self.base_url = base_url
-        self.events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        ws_url = base_url.replace("http://", "ws://") + f"/api/sessions/{sid}/events"
-        self.ws = websocket.create_connection(ws_url, timeout=10)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                raw = self.ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except Exception:
-                return
-            if not raw:
-                return
-            with self._lock:
-                self.events.append(json.loads(raw))
-
-    def finished(self) -> dict[int, dict[str, Any]]:
-        """Assistant messages received in a final state (done or error), by message id."""
-        with self._lock:
-            return {
-                e["message"]["id"]: e["message"]
-                for e in self.events
-                if e.get("type") == "message"
-                and e["message"]["role"] == "assistant"
-                and e["message"]["status"] in ("done", "error")
-            }
-
-    def close(self) -> None:
-        """Drop the connection (no closing handshake: tests open hundreds of these)."""
-        with contextlib.suppress(Exception):
-            self.ws.shutdown()
 
 
 @pytest.fixture
@@ -288,7 +168,7 @@ def sample_owners(db_url: str, stop: threading.Event, seen: dict[int, set[str]])
                     seen.setdefault(message_id, set()).add(owner)
             except Exception:
                 pass
-            time.sleep(0.03)
+            stop.wait(0.03)  # the sampling rate, until told to stop
     finally:
         engine.dispose()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import wait_until
+from tests.support import wait_until
 
 # Many processes at once: run alone, after the parallel part of the suite.
 pytestmark = pytest.mark.serial
@@ -72,12 +72,14 @@ def test_postgresql_restart_under_load_costs_errors_only_while_it_is_down(start_
     try:
         wait_until(lambda: len(accepted) >= 10, timeout=20)
         private_pg.stop()
-        time.sleep(3)
+        down = time.monotonic()
+        # Down until the load has met it: a few questions refused while the database is away.
+        wait_until(lambda: len([r for r in refused if r[0] > down]) >= 3, timeout=20, every=0.1)
         private_pg.start()
         back = time.monotonic()
-        # The service recovers by itself: questions are accepted again soon after.
-        wait_until(lambda: any(t > back for t, _, _ in accepted), timeout=15, every=0.1)
-        time.sleep(1)
+        # The service recovers by itself: questions are accepted again soon after, and keep
+        # being accepted.
+        wait_until(lambda: len([a for a in accepted if a[0] > back]) >= 10, timeout=25, every=0.1)
     finally:
         stop.set()
         loader.join()

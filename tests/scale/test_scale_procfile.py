@@ -25,8 +25,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import API_KEY, ROOT, free_port, wait_until
-from tests.scale.conftest import PrivatePostgres, Procs, query
+from tests.scale.conftest import Procs
+from tests.support import API_KEY, ROOT, PrivatePostgres, free_port, query, wait_until
 
 # Six server processes and a hundred readers load every core: run alone.
 pytestmark = pytest.mark.serial
@@ -40,6 +40,9 @@ APP_ROLE = "docschat"
 @pytest.fixture(scope="module")
 def server() -> Iterator[PrivatePostgres]:
     """A private cluster with PostgreSQL's default max_connections (the shared one is left be)."""
+    reason = PrivatePostgres.missing()
+    if reason is not None:
+        pytest.skip(reason)
     cluster = PrivatePostgres(max_connections=MAX_CONNECTIONS)
     try:
         yield cluster

@@ -8,7 +8,7 @@ import sys
 
 import websocket
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 REDIS = "redis://127.0.0.1:6379/14"
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import wait_until
-from tests.scale.conftest import query, sample_owners, sigkill
+from tests.scale.conftest import sample_owners, sigkill
+from tests.support import query, wait_until
 
 # Many processes at once: run alone, after the parallel part of the suite.
 pytestmark = pytest.mark.serial
@@ -217,7 +216,14 @@ def test_a_long_answer_reaches_listeners_on_another_process(start_stack, pg_url,
     stack = start_stack(db_url=pg_url, DOCSCHAT_RUN_WORKER="0")
     sid = stack.new_session()
     listener = listen(stack.url, sid)
-    time.sleep(0.5)  # the subscription is registered once the handshake is done
+
+    def heard_from_elsewhere() -> bool:
+        # The web process listens on PostgreSQL from a thread of its own: until it does, a
+        # notice from another process reaches nobody, so say hello until one gets through.
+        _publish_from_another_process(pg_url, sid, {"type": "hello"})
+        return any(e["type"] == "hello" for e in listener.received())
+
+    wait_until(heard_from_elsewhere, timeout=10, every=0.2)
     answer = _long_answer(_store_answer(pg_url, sid))  # as a worker elsewhere would have
     _publish_from_another_process(pg_url, sid, {"type": "message", "message": answer})
     wait_until(lambda: answer["id"] in listener.finished(), timeout=5)

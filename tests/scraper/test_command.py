@@ -13,8 +13,8 @@ import pytest
 
 from proxy.cli.main import parser
 from proxy.config import Settings
-from tests.conftest import ROOT, free_port
 from tests.scraper.conftest import Site, doc_page, small_site
+from tests.support import ROOT, free_port
 
 
 def docschat(tmp_path: Path, emulator: Any, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -16,8 +16,8 @@ from scraper.crawl import (
     normalize_url,
     parse_sitemap,
 )
-from tests.conftest import free_port
 from tests.scraper.conftest import Site, doc_page, small_site, urlset
+from tests.support import free_port
 
 FAST = CrawlOptions(backoff=0.01, max_bytes=100_000)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websocket
 
-from tests.conftest import Stack, _pg_schema
+from tests.support import Stack, pg_schema
 
 ORIGIN = "https://docs.example.com"
 EVIL = "https://evil.example.net"
@@ -64,13 +64,15 @@ def main_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def pg_schema_url() -> Iterator[str]:
     """A private PostgreSQL schema for one module."""
-    yield from _pg_schema()
+    with pg_schema() as url:
+        yield url
 
 
 def wait_minute_start(margin: float = 12.0) -> None:
     """Sleep past a near minute boundary: per-minute windows follow the wall clock."""
     into = time.time() % 60
     if into > 60 - margin:
+        # The wall clock is what the limits count by: crossing the boundary is the point.
         time.sleep(60 - into + 0.2)
 
 

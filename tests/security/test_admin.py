@@ -6,8 +6,8 @@ from pathlib import Path
 
 from proxy.config import Settings
 from proxy.web.app import create_app
-from tests.conftest import Stack
 from tests.security.conftest import ADMIN_TOKEN, EVIL
+from tests.support import Stack
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PATHS = ("/api/admin/stats", "/api/admin/feedback")

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import API_KEY, Stack
 from tests.security.conftest import ADMIN_TOKEN, healthy, ws_close_code, ws_open
+from tests.support import API_KEY, Stack
 
 ST = Path(sys.executable).with_name("st")
 # Checks about how precisely the description states domain rules, not about safety:

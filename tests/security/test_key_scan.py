@@ -10,8 +10,8 @@ import httpx
 from bs4 import BeautifulSoup
 from sqlalchemy import create_engine, text
 
-from tests.conftest import API_KEY, Stack
 from tests.security.conftest import ADMIN_TOKEN, EVIL, ws_open
+from tests.support import API_KEY, Stack, wait_until
 
 INJECTED_PAGE = (
     "# Upgrading\n\nTo upgrade docschat run pip install --upgrade docschat. "
@@ -152,13 +152,13 @@ def test_full_run_never_shows_the_key_and_answers_stay_inert(main_stack: Stack) 
 
 def _wait_answers(http: httpx.Client, sid: str, timeout: float = 20) -> list[dict[str, Any]]:
     """The session's messages once no answer is still being written."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+
+    def finished() -> list[dict[str, Any]] | None:
         messages = http.get(f"/api/sessions/{sid}/messages").json()["messages"]
-        if messages and all(m["status"] in ("done", "error") for m in messages):
-            return messages
-        time.sleep(0.1)
-    raise AssertionError(f"answers of {sid} not finished")
+        done = messages and all(m["status"] in ("done", "error") for m in messages)
+        return messages if done else None
+
+    return wait_until(finished, timeout=timeout, every=0.1)
 
 
 def _errors(http: httpx.Client, sid: str) -> None:

@@ -14,7 +14,6 @@ from proxy.answers.limits import DatabaseCounters, Limits, RedisCounters, ip_buc
 from proxy.config import Settings
 from proxy.storage.db import Database
 from proxy.web.errors import ApiError
-from tests.conftest import Stack, wait_until
 from tests.security.conftest import (
     launch,
     shutdown,
@@ -23,6 +22,7 @@ from tests.security.conftest import (
     ws_open,
     xff,
 )
+from tests.support import Stack, wait_until
 
 LIMITS_ENV = {
     "DOCSCHAT_RATE_SESSION_MINUTE": "2",

@@ -10,8 +10,8 @@ import websocket
 
 from proxy.config import Settings
 from proxy.web.app import create_app
-from tests.conftest import Stack
 from tests.security.conftest import EVIL, ORIGIN, ws_close_code, ws_open
+from tests.support import Stack
 
 
 def test_api_calls_from_other_sites_are_refused(main_stack: Stack) -> None:

@@ -7,8 +7,8 @@ import json
 import time
 
 from proxy.web.security import token_matches
-from tests.conftest import Stack
 from tests.security.conftest import ws_open
+from tests.support import Stack
 
 
 def test_session_ids_are_long_random_secrets(main_stack: Stack) -> None:

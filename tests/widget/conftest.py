@@ -26,7 +26,7 @@ from playwright.sync_api import (
 
 from emulator.options import EmulatorOptions
 from emulator.server import serve_in_thread
-from tests.conftest import Stack, wait_until
+from tests.support import Stack, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.conftest import Stack, wait_until
+from tests.support import Stack, wait_until
 from tests.widget.conftest import MESSAGES, HostSite, Widget
 
 RICH = """## Installing docschat

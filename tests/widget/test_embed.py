@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Stack, wait_until
+from tests.support import Stack, wait_until
 from tests.widget.conftest import Widget
 
 WIDGET = Path(__file__).resolve().parents[2] / "static" / "widget"

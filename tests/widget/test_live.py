@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.conftest import Stack, wait_until
+from tests.support import Stack, wait_until
 from tests.widget.conftest import Widget
 
 QUESTION = "How do I install docschat?"

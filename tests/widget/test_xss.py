@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from proxy.answers.render import ALLOWLIST
-from tests.conftest import Stack
+from tests.support import Stack
 from tests.widget.conftest import HostSite, Widget
 
 # {beacon} is a URL on another loopback origin that records every request made to it.
