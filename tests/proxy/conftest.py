@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from proxy.config import Settings
+from proxy.services import Services
+from proxy.web.app import create_app
 from tests.support import Live, live_env, provision
 
 
@@ -37,3 +42,24 @@ def start_live(start_emulator: Callable[..., Any]) -> Iterator[Callable[..., Liv
     yield start
     for live in reversed(built):
         live.close()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[..., tuple[str, Services]]]:
+    """Serve the real Flask app, built in this process with `create_app(settings, ...)`, on a
+    loopback port from a server thread; returns its base URL and its services."""
+    running: list[tuple[BaseWSGIServer, Services]] = []
+
+    def serve(settings: Settings, *, with_worker: bool = False) -> tuple[str, Services]:
+        app = create_app(settings, with_worker=with_worker)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        server.daemon_threads = True  # open WebSockets must not hold the shutdown
+        services: Services = app.extensions["docschat"]
+        running.append((server, services))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_port}", services
+
+    yield serve
+    for server, services in running:
+        server.shutdown()
+        services.close()

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import websocket
-from werkzeug.serving import make_server
 
 from proxy.config import Settings
-from proxy.web.app import create_app
+from proxy.services import Services
 
 ROUNDS = 20
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, object]]:
+def served(serve_app, tmp_path: Path) -> tuple[str, Services]:
     """The real app on a loopback port (SQLite, no worker), and its services."""
-    settings = Settings.from_env({}, database_url=f"sqlite:///{tmp_path / 'ws.db'}")
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}", app.extensions["docschat"]
-    finally:
-        server.shutdown()
-        app.extensions["docschat"].close()
+    url, services = serve_app(Settings.from_env({}, database_url=f"sqlite:///{tmp_path / 'ws.db'}"))
+    return url.removeprefix("http://"), services
 
 
 def test_an_event_published_as_the_handshake_completes_reaches_the_reader(served) -> None:
