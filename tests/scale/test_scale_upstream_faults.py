@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.scale.conftest import RequestLog, record_requests
-from tests.support import Stack, query, wait_until
+from tests.support import wait_until
 
 # Many processes at once: run alone, after the parallel part of the suite.
 pytestmark = pytest.mark.serial
@@ -19,16 +19,6 @@ DEADLINE = 12.0
 # Share of upstream requests that fail, by emulator fault kind.
 MIX = {"http_500": 0.20, "http_429": 0.05, "hang": 0.03}
 RETRY_AFTER = 1.0
-
-
-def _taken_up(stack: Stack, question_id: int) -> bool:
-    """Whether a worker has started a question's run upstream (or already ended its answer)."""
-    rows = query(
-        stack.db_url,
-        "SELECT run_id, state FROM answer_jobs WHERE question_id = :q",
-        q=question_id,
-    )
-    return bool(rows) and (rows[0][0] is not None or rows[0][1] in ("done", "error"))
 
 
 class Injector:
@@ -91,8 +81,10 @@ def test_every_question_ends_done_or_readable_within_the_deadline_under_an_upstr
         for n in range(2):
             question = stack.ask(sid, f"How do I install docschat? ({n})")
             asked[question["id"]] = time.monotonic()
-            if n == 0:  # the second question comes while the first is being answered
-                wait_until(lambda q=question["id"]: _taken_up(stack, q), timeout=DEADLINE)
+            if n == 0:
+                # Pacing, not waiting for something: questions arrive spread over a second or
+                # so, as readers type them, and the fault mix is measured on that load.
+                time.sleep(0.2)
 
     with Injector(stack.emulator_url, log) as injector, ThreadPoolExecutor(10) as pool:
         list(pool.map(ask_two, sessions))
