@@ -24,9 +24,7 @@ def test_two_readers_of_one_session_see_the_same_messages(
             f"{url}/api/sessions/{sid}/messages", json={"text": "How do I install docschat?"}
         )
         assert asked.status_code == 202
-        finals = [
-            wait_until(lambda tab=tab: list(tab.finished().values()) or None) for tab in tabs
-        ]
+        finals = [wait_until(lambda tab=tab: list(tab.finished().values()) or None) for tab in tabs]
         assert finals[0] == finals[1]
         [answer] = finals[0]
         assert answer["status"] == "done" and "pip install docschat" in answer["text"]
