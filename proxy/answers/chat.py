@@ -170,6 +170,7 @@ class Chat:
                 [],
             )
             job.state, job.run_id, job.stream_cursor, job.attempts = JobState.QUEUED, None, None, 0
+            job.claims = 0  # a new try: no earlier run of it to look for
             job.next_poll_at, job.lease_owner, job.finished_at = now, None, None
             job.deadline_at = now + timedelta(seconds=self.settings.answer_deadline)
             job.request_id = request_id[:64]
