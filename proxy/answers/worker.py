@@ -70,6 +70,7 @@ class Worker:
         )
         self._lock = threading.Lock()
         self._inflight = 0
+        self._saturated = False  # the last claim was cut short by busy threads
         self._paused_until = 0.0  # monotonic time before which the upstream asked us to wait
 
     @staticmethod
@@ -120,8 +121,10 @@ class Worker:
         self.look_at(utcnow())
 
     def look_at(self, when: datetime) -> None:
-        """Claim what is due at `when`."""
-        self.scheduler.add_job(self.claim, "date", run_date=when)
+        """Claim what is due at `when`; looks asked for within the same 10 ms are one claim
+        (a burst of questions, or polled runs given back for the same moment)."""
+        key = f"claim@{when.timestamp():.2f}"
+        self.scheduler.add_job(self.claim, "date", run_date=when, id=key, replace_existing=True)
 
     def sweep(self) -> None:
         """The interval's work: claim what is due, and delete upstream threads of cleared chats."""
@@ -137,6 +140,7 @@ class Worker:
         with self._lock:
             free = self.settings.worker_threads - self._inflight
             self._inflight += max(free, 0)  # reserved while the claim runs
+            self._saturated = free <= 0
         if free <= 0:
             return  # the next job to end wakes us
         jobs: list[Job] = []
@@ -147,6 +151,7 @@ class Worker:
         finally:
             with self._lock:
                 self._inflight -= free - len(jobs)
+                self._saturated = len(jobs) >= free  # more may be waiting for a thread
                 self.metrics.set_inflight(self._inflight)
         for job in jobs:
             self.pool.submit(self._run, job)
@@ -191,7 +196,9 @@ class Worker:
         finally:
             with self._lock:
                 self._inflight -= 1
-            self.wake()
+                saturated = self._saturated
+            if saturated:  # a thread is free for a job that found none
+                self.wake()
 
     def _step(self, job: Job) -> None:
         if job.stop_requested:
@@ -213,7 +220,8 @@ class Worker:
     def _start(self, job: Job, upstream: Upstream) -> None:
         """Start the run on the session's thread, making (and recording) the thread first."""
         prompt = self.store.prompt(job, upstream.api, self.settings.history_chars)
-        metadata = {"docschat_job": str(job.id)}
+        # The deadline names the try: a retried answer must not find the run of its failed try.
+        metadata = {"docschat_job": f"{job.id}:{int(job.deadline_at.timestamp())}"}
         thread_id = prompt.thread_id
         if thread_id is None:
             history = [Turn(role, text) for role, text in prompt.history]
@@ -294,7 +302,7 @@ class Worker:
             self.metrics.stream_fallback()
             if text:
                 self.store.show_progress(job, visible(text), cursor)
-            self.store.release(job.id, utcnow(), stream_cursor=cursor)
+            self._release(job, utcnow(), stream_cursor=cursor)
 
     def _push(self, job: Job, text: str, shown: int) -> int:
         """Send readers the visible text they have not seen yet; returns what they have now."""
@@ -380,7 +388,9 @@ class Worker:
             log.warning("cancelling run %s failed; it ends upstream by itself", run_id)
 
     def _publish(self, job: Job, message: Message) -> None:
+        """Show a finished answer; the session's next question, if any, can be claimed now."""
         self.events.publish(job.session_id, {"type": "message", "message": message_dict(message)})
+        self.wake()
 
     def _stop(self, job: Job, text: str | None = None) -> None:
         """The reader pressed Stop: cancel upstream, keep what was written."""
