@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,6 @@ from tests.support import ROOT, free_port, wait_until
 def test_demo_serves_the_widget_page_and_answers_from_the_bundled_docs(tmp_path: Path):
     port = free_port()
     log = tmp_path / "demo.log"
-    began = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "proxy.cli", "demo", "--port", str(port),
@@ -25,7 +23,6 @@ def test_demo_serves_the_widget_page_and_answers_from_the_bundled_docs(tmp_path:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: "ready on" in log.read_text(), timeout=30, every=0.2)
-        assert time.monotonic() - began < 30
         page = httpx.get(f"{base}/").text
         assert '<script src="/widget.js"' in page
         pages = len(list((ROOT / "docs").glob("*.md"))) + 1  # and the index page
