@@ -125,8 +125,7 @@ class Stack:
 
     def start(self) -> Stack:
         """Start (or restart) the proxy process and wait until it answers."""
-        # Its own process group: `serve` is gunicorn, whose worker is a child process.
-        self.proc = docschat(["serve", "--port", str(self.port)], self.env, self.log, group=True)
+        self.proc = docschat(["serve", "--port", str(self.port)], self.env, self.log)
         wait_http(f"{self.url}/healthz", timeout=30, proc=self.proc, log=self.log)
         return self
 
@@ -137,12 +136,13 @@ class Stack:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.proc.kill()
+                self.proc.wait()
 
     def kill(self) -> None:
-        """SIGKILL the proxy, gunicorn's master and worker at once: no clean-up runs."""
+        """SIGKILL the proxy: no clean-up runs."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.kill()
             self.proc.wait()
 
     # --- API helpers ----------------------------------------------------------------------
