@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import socket
 import subprocess
@@ -14,11 +15,34 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCSCHAT = [sys.executable, "-m", "proxy.cli"]
 
 
+# Ports for our servers come from below the kernel's ephemeral range (32768-60999 by default):
+# a port the kernel hands out for `bind(0)` can be taken, before our server binds it, as the
+# local end of any outgoing connection, and under xdist that happened. Each xdist worker takes
+# its own slice, so two workers never pick the same port either.
+_PORT_FLOOR = 20000
+_SLICE = 1500
+
+
+def _worker_ports() -> itertools.cycle[int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = _PORT_FLOOR + (int(worker) if worker.isdigit() else 0) % 8 * _SLICE
+    return itertools.cycle(range(start, start + _SLICE))
+
+
+_ports = _worker_ports()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now, and that no outgoing connection will take."""
+    for _ in range(_SLICE):
+        port = next(_ports)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in this test worker's slice")
 
 
 def spawn(
