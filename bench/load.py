@@ -3,8 +3,8 @@
 Three parts, each time-boxed, all on loopback:
 
 1. `ws`: one web process holds N open WebSockets (gunicorn gthread as in gunicorn.conf.py, and
-   werkzeug's threaded server from `docschat serve`); its RSS as connections grow, then pushes to
-   every connection (a burst, and paced) and how long each took to arrive.
+   `docschat serve`, which runs the same worker from code); its RSS as connections grow, then
+   pushes to every connection (a burst, and paced) and how long each took to arrive.
 2. `messages`: GET /api/sessions/{sid}/messages with 1,000,000 stored messages on PostgreSQL and
    on SQLite, load from `wrk` (apt-get install wrk) against the gunicorn configuration.
 3. `workers`: answers/s and added latency with 1, 2 and 4 `docschat worker` processes sharing one
@@ -149,10 +149,11 @@ def gunicorn(
     return proc, url
 
 
-def serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`docschat serve` (werkzeug's threaded server), web only."""
+def serve(env: dict[str, str], log: Path, *, threads: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`docschat serve` (gunicorn, one worker), web only."""
     port = free_port()
-    proc = docschat(["serve", "--port", str(port)], env, log)
+    sized = {**env, "DOCSCHAT_WEB_THREADS": str(threads)}
+    proc = docschat(["serve", "--port", str(port)], sized, log)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", timeout=60, proc=proc, log=log)
     return proc, url
@@ -365,7 +366,7 @@ async def _hold_sockets(
 def part_ws(tmp: Path, connections: int, budget: float) -> dict[str, Any]:
     """Part 1: WebSockets held by one web process, per server."""
     out: dict[str, Any] = {}
-    for server in ("gunicorn-gthread", "werkzeug"):
+    for server in ("gunicorn-gthread", "docschat-serve"):
         with pg_schema(PG_DSN, "bench") as db_url:
             env = base_env(db_url, DOCSCHAT_WS_PER_SESSION="10")
             upgrade(env)
@@ -380,7 +381,7 @@ def part_ws(tmp: Path, connections: int, budget: float) -> dict[str, Any]:
                     connections=connections + 200,
                 )
             else:
-                proc, url = serve(env, tmp / "ws-werkzeug.log")
+                proc, url = serve(env, tmp / "ws-serve.log", threads=connections + 100)
             try:
                 out[server] = asyncio.run(_hold_sockets(url, proc, db_url, sids, budget))
             finally:

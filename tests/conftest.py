@@ -4,7 +4,10 @@ The helpers they are built on live in tests/support (shared with bench/)."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,37 @@ def start_emulator() -> Iterator[Callable[..., Any]]:
     yield start
     for emu in running:
         emu.stop()
+
+
+class _RefusingHandler(BaseHTTPRequestHandler):
+    """Answers every request as OpenAI answers a wrong key."""
+
+    def _refuse(self) -> None:
+        body = json.dumps(
+            {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                       "code": "invalid_api_key"}}
+        ).encode()  # fmt: skip
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _refuse
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_upstream() -> Iterator[str]:
+    """The base URL of an upstream that refuses every API key (401), as with a wrong key."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture

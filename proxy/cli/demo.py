@@ -13,9 +13,15 @@ from importlib import resources
 from pathlib import Path
 
 from flask import Flask, Response
+from werkzeug.serving import make_server
 
+from emulator.options import EmulatorOptions
+from emulator.server import serve_in_thread
 from proxy.answers.render import to_html
+from proxy.cli.scrape import scrape_site
 from proxy.config import Settings
+from proxy.storage.db import Database
+from proxy.web.app import create_app
 
 # Package data: docs/ of the repository (linked here), so an installed wheel can run the demo.
 DOCS = Path(str(resources.files("proxy") / "cli" / "demo_docs"))
@@ -103,14 +109,6 @@ def add_demo_page(app: Flask, site: str, names: list[str]) -> None:
 
 def run_demo(host: str, port: int, database_url: str) -> int:
     """Run the whole product locally until interrupted."""
-    from werkzeug.serving import make_server
-
-    from emulator.options import EmulatorOptions
-    from emulator.server import serve_in_thread
-    from proxy.cli.scrape import scrape_site
-    from proxy.storage.db import Database
-    from proxy.web.app import create_app
-
     began = time.monotonic()
     emulator = serve_in_thread(EmulatorOptions(latency_ms=800, tokens_per_second=60))
     settings = Settings.from_env(
@@ -129,6 +127,8 @@ def run_demo(host: str, port: int, database_url: str) -> int:
     db.dispose()
     app = create_app(settings, with_worker=True)
     add_demo_page(app, site, names)
+    # Werkzeug's server, not gunicorn: the demo is one person on loopback, and this process
+    # also runs the emulator and the docs site in threads, which gunicorn's fork would not carry.
     server = make_server(host, port, app, threaded=True)
     took = time.monotonic() - began
     print(f"crawled {summary.get('pages', len(names))} pages from {site} in {took:.1f}s")

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -56,6 +57,36 @@ def _concurrency(value: str) -> int:
     return number
 
 
+def _web_url(value: str) -> str | None:
+    """`value` as an http(s) URL with a host (and a valid port), or None."""
+    parts = urlsplit(value.strip())
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != -1
+    except ValueError:  # a port that is no number, or out of range
+        valid = False
+    return value.strip() if valid else None
+
+
+def _start(value: str) -> str:
+    """Where to start: checked before anything is written or asked upstream."""
+    if _web_url(value) or Path(value).is_dir():
+        return _web_url(value) or value
+    raise argparse.ArgumentTypeError(
+        f"not an http(s) URL or a folder: {value!r}; give the docs' start page, e.g. "
+        "https://docs.example.com/guide/, or a folder with --base-url"
+    )
+
+
+def _base_url(value: str) -> str:
+    """The URL a folder is published at."""
+    url = _web_url(value)
+    if url is None:
+        raise argparse.ArgumentTypeError(
+            f"not an http(s) URL: {value!r}, e.g. https://docs.example.com/"
+        )
+    return url
+
+
 def _mapping(value: str) -> tuple[str, str]:
     source, sep, target = value.partition("=")
     if (
@@ -71,21 +102,19 @@ def _mapping(value: str) -> tuple[str, str]:
 
 def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of `docschat scrape`."""
-    parser.description = (
-        "Crawl a documentation site, keep its pages' text in the database and upload them to "
-        "the vector store. Re-running uploads only what changed and removes what vanished."
-    )
     parser.add_argument(
         "url",
         metavar="URL",
-        help="start page (the crawl stays under its folder), or a local folder with --base-url",
+        type=_start,
+        help="start page (http or https; the crawl stays under its folder), or a local folder "
+        "with --base-url",
     )
     parser.add_argument(
         "--max-pages",
         type=_positive,
         default=DEFAULT_MAX_PAGES,
         metavar="N",
-        help=f"fetch at most N pages (default {DEFAULT_MAX_PAGES})",
+        help="fetch at most N pages",
     )
     parser.add_argument(
         "--include",
@@ -106,7 +135,7 @@ def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
         type=_concurrency,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
+        help="requests in flight at once (at most 128)",
     )
     parser.add_argument(
         "--map-sitemap",
@@ -117,6 +146,7 @@ def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base-url",
         metavar="URL",
+        type=_base_url,
         help="read a local folder of .md/.mdx/.html as the site published at URL",
     )
     parser.add_argument(
@@ -142,7 +172,6 @@ def add_scrape_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of `docschat docs`."""
-    parser.description = "List the stored documentation pages."
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
@@ -165,6 +194,9 @@ def scrape(
 
     Raises ScrapeError on failure.
     """
+    # Imported here, not at the top: this module defines the flags every `docschat --help`
+    # reads, and the openai SDK would triple its time (see proxy/cli/main.py).
+    from proxy.cli.failures import upstream_failure
     from proxy.upstream.errors import UpstreamError
 
     began = time.monotonic()
@@ -199,8 +231,7 @@ def scrape(
     except CrawlError as exc:
         raise ScrapeError(str(exc)) from exc
     except UpstreamError as exc:
-        where = settings.openai_base_url or "https://api.openai.com/v1"
-        raise ScrapeError(f"upstream error: {exc.detail} ({where})") from exc
+        raise ScrapeError(f"upstream error: {upstream_failure(exc, settings)}") from exc
     except SQLAlchemyError as exc:
         raise ScrapeError(f"database error: {type(exc).__name__}: {_first_line(exc)}") from exc
     finally:
@@ -211,6 +242,7 @@ def scrape(
 
 def _knowledge(settings: Settings, db: Database) -> Any:
     """The upstream store, created or verified by setup (idempotent)."""
+    # Imported when used, for `docschat --help`'s sake: see scrape() above.
     from proxy.setup import run_setup
     from proxy.upstream.factory import make_client
     from proxy.upstream.knowledge import Knowledge

@@ -19,6 +19,8 @@ from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Select
 
+from proxy.config import normalize_database_url
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,7 +35,7 @@ CHANNEL_CONNECTIONS = 2
 def libpq_dsn(database_url: str, application_name: str = "docschat-events") -> str | None:
     """The plain PostgreSQL connection string of a database URL (for LISTEN/NOTIFY), or None
     for another database."""
-    url = make_url(database_url)
+    url = make_url(normalize_database_url(database_url))
     if url.get_backend_name() != "postgresql":
         return None
     if "application_name" not in url.query:
@@ -66,6 +68,7 @@ class Database:
         pool_timeout: float = 10.0,
         application_name: str = "docschat",
     ) -> None:
+        url = normalize_database_url(url)  # postgres:// as Heroku writes it works too
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.pool_size, self.max_overflow = pool_size, max_overflow

@@ -1,16 +1,20 @@
 """Commands the README promises: `db upgrade`, `emulator`, the Procfile's gunicorn web process,
-and the loud start-up warning of a public deployment without allowed origins."""
+the loud start-up warning of a public deployment without allowed origins, `--version`, help on
+every command and flag, and a refused API key explained."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 
-from tests.support import ROOT, free_port, wait_until
+from proxy.cli.main import parser
+from tests.support import ROOT, free_port, run_docschat, wait_until
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -104,3 +108,50 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _docschat(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_docschat(*args, env={"DOCSCHAT_LOG_LEVEL": "INFO", **env})
+
+
+def test_version_is_the_installed_distributions() -> None:
+    done = _docschat("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"docschat {version('docschat')}"
+
+
+def test_every_command_and_flag_has_help_and_flags_show_their_defaults() -> None:
+    top = parser()
+    commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    described = {c.dest: c.help for c in commands._choices_actions}
+    assert set(described) == set(commands.choices)
+    for name, command in commands.choices.items():
+        assert described[name], f"`docschat {name}` has no help"
+        shown = _docschat(name, "--help")
+        assert shown.returncode == 0, shown.stderr
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            flag = "/".join(action.option_strings) or action.dest
+            assert action.help, f"`docschat {name}` {flag} has no help"
+            if action.default not in (None, False, [], argparse.SUPPRESS):
+                assert f"(default: {action.default})" in " ".join(shown.stdout.split()), (
+                    f"`docschat {name} --help` does not show the default of {flag}"
+                )
+
+
+def test_a_refused_api_key_says_which_settings_to_check(
+    tmp_path: Path, refusing_upstream: str
+) -> None:
+    done = _docschat(
+        "setup",
+        OPENAI_API_KEY="sk-wrong",
+        OPENAI_BASE_URL=refusing_upstream,
+        DOCSCHAT_API="assistants",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'k.db'}",
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "401" in lines[0] and "OPENAI_API_KEY" in lines[0] and "OPENAI_BASE_URL" in lines[0]
+    assert "sk-wrong" not in done.stderr

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from proxy.cli.main import parser
@@ -89,7 +90,6 @@ def _bad_sites(site: Site, case: str) -> str:
     ("case", "message"),
     [
         ("unreachable", "cannot reach"),
-        ("not a url", "not an http(s) URL"),
         ("robots", "robots.txt does not allow docschat"),
         ("not docs", "no documentation pages found"),
         ("sitemap", "malformed sitemap"),
@@ -100,8 +100,6 @@ def test_bad_input_ends_with_one_clear_line(tmp_path, emulator, site: Site, caps
     env: dict[str, str] = {}
     if case == "unreachable":
         url = f"http://127.0.0.1:{free_port()}/docs/"
-    elif case == "not a url":
-        url = "docs.example.com/guide"
     elif case == "upstream":
         small_site(site, 1)
         url = site.url + "/docs/"
@@ -117,11 +115,17 @@ def test_bad_input_ends_with_one_clear_line(tmp_path, emulator, site: Site, caps
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--map-sitemap", "nonsense"], "FROM=TO"), (["--concurrency", "0"], "at least 1")],
+    [
+        (["http://x.test/", "--map-sitemap", "nonsense"], "FROM=TO"),
+        (["http://x.test/", "--concurrency", "0"], "at least 1"),
+        (["docs.example.com/guide"], "not an http(s) URL or a folder"),
+        (["http://x.test/", "--base-url", "docs.example.com"], "not an http(s) URL"),
+        (["http://x.test:port/"], "not an http(s) URL"),
+    ],
 )
 def test_bad_flags_are_refused_by_the_parser(capsys, flags, message):
     with pytest.raises(SystemExit) as exited:
-        parser().parse_args(["scrape", "http://x.test/", *flags])
+        parser().parse_args(["scrape", *flags])
     assert exited.value.code == 2 and message in capsys.readouterr().err
 
 
@@ -147,3 +151,30 @@ def test_a_rerun_does_not_ask_again_for_what_was_not_a_page(tmp_path, emulator, 
     assert code == 0 and json.loads(out)["pages"] == len(urls)
     assert site.requests("/docs/files/report") == []
     assert site.requests("/docs/page-1.html")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["not-a-url"],
+        ["ftp://docs.example.com/"],
+        ["http://x.test/", "--max-pages", "0"],
+        ["no/such/folder", "--base-url", "https://docs.example.com/"],
+    ],
+)
+def test_bad_arguments_are_refused_before_any_write_or_upstream_call(tmp_path, emulator, args):
+    done = docschat(tmp_path, emulator, "scrape", *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: argument" in done.stderr.splitlines()[-1]
+    assert not (tmp_path / "cli.db").exists()
+    assert not httpx.get(f"{emulator.url}/_emulator/stats").json()["requests"]
+
+
+def test_a_refused_api_key_says_which_settings_to_check(tmp_path, emulator, refusing_upstream):
+    done = docschat(
+        tmp_path, emulator, "scrape", "http://x.test/docs/", OPENAI_BASE_URL=refusing_upstream
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "401" in lines[0], done.stderr
+    assert "check OPENAI_API_KEY" in lines[0] and "OPENAI_BASE_URL" in lines[0]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from proxy.cli.main import parser
 from scraper.folder import FolderOptions, read_folder
 from tests.scraper.test_command import run
 
@@ -141,6 +144,8 @@ def test_a_folder_needs_its_base_url(tmp_path: Path, emulator, capsys):
     make_docs(tmp_path / "docs")
     code, _, err = run(capsys, tmp_path, emulator, "scrape", str(tmp_path / "docs"))
     assert code == 2 and "give --base-url" in err
-    code, _, err = run(capsys, tmp_path, emulator, "scrape", str(tmp_path / "nowhere"),
-                       "--base-url", BASE)  # fmt: skip
-    assert code == 2 and "not an http(s) URL or a folder" in err
+    # A path that is no folder is refused with the other arguments, before anything runs.
+    with pytest.raises(SystemExit) as exited:
+        parser().parse_args(["scrape", str(tmp_path / "nowhere"), "--base-url", BASE])
+    assert exited.value.code == 2
+    assert "not an http(s) URL or a folder" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from tests.support.emulator import (
     reset_emulator_stats,
 )
 from tests.support.live import Inbox, Live, live_env
-from tests.support.processes import DOCSCHAT, ROOT, docschat, free_port, spawn
+from tests.support.processes import DOCSCHAT, ROOT, docschat, free_port, run_docschat, spawn
 from tests.support.stack import API_KEY, SAMPLE_DOCS, STACK_ENV, Stack, provision, upload_doc
 from tests.support.waits import answers_200, printed, wait_http, wait_until
 from tests.support.ws import Listener
@@ -52,6 +52,7 @@ __all__ = [
     "provision",
     "query",
     "reset_emulator_stats",
+    "run_docschat",
     "spawn",
     "upload_doc",
     "wait_http",

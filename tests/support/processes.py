@@ -79,3 +79,18 @@ def docschat(
 ) -> subprocess.Popen[bytes]:
     """Start a `docschat` command (as `python -m proxy.cli`), as `spawn` starts a program."""
     return spawn([*DOCSCHAT, *args], env, log, err=err, group=group)
+
+
+def run_docschat(
+    *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a `docschat` command to its end, with `env` over os.environ; its output as text."""
+    return subprocess.run(
+        [*DOCSCHAT, *args],
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -125,7 +125,8 @@ class Stack:
 
     def start(self) -> Stack:
         """Start (or restart) the proxy process and wait until it answers."""
-        self.proc = docschat(["serve", "--port", str(self.port)], self.env, self.log)
+        # Its own process group: `serve` is gunicorn, whose worker is a child process.
+        self.proc = docschat(["serve", "--port", str(self.port)], self.env, self.log, group=True)
         wait_http(f"{self.url}/healthz", timeout=30, proc=self.proc, log=self.log)
         return self
 
@@ -136,13 +137,12 @@ class Stack:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.kill()
 
     def kill(self) -> None:
-        """SIGKILL the proxy: no clean-up runs."""
+        """SIGKILL the proxy, gunicorn's master and worker at once: no clean-up runs."""
         if self.proc and self.proc.poll() is None:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     # --- API helpers ----------------------------------------------------------------------
