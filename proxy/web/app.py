@@ -22,7 +22,7 @@ from proxy.web.admin import admin
 from proxy.web.api import api
 from proxy.web.errors import ApiError
 from proxy.web.pages import web
-from proxy.web.ws import Connections, events_bp, sock
+from proxy.web.ws import SERVER_OPTIONS, Connections, events_bp, sock
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     app.register_blueprint(admin)
     app.register_blueprint(web)
     app.register_blueprint(events_bp)
+    app.config["SOCK_SERVER_OPTIONS"] = SERVER_OPTIONS
     sock.init_app(app)
     _errors(app)
     return app

@@ -74,6 +74,17 @@ class DocschatWorker(ThreadWorker):
                 self._websockets.add(conn)
         return super().handle_request(req, conn)
 
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """Hand a finished connection back to gunicorn's main loop, but close the ones that
+        end in a pool thread: gunicorn's graceful close waits up to 2 s for the client to hang
+        up, and on the main loop that wait holds up accepting every other connection (a
+        refused WebSocket whose client keeps it open froze the server for 2 s each)."""
+        if fs.cancelled() or fs.exception() is not None or fs.result():
+            super().finish_request(conn, fs)
+            return
+        self.nr_conns -= 1
+        self.tpool.submit(conn.close, graceful=True)
+
     def is_parent_alive(self) -> bool:
         """gunicorn's check that the arbiter still runs; when it is gone (killed), this worker
         stops as if told to, so its WebSockets are cut and it does not linger."""

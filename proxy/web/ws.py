@@ -22,6 +22,18 @@ IDLE_WAKE = 2.0
 MAX_INCOMING_PER_SECOND = 20
 
 
+class _ReaderThread(threading.Thread):
+    """simple-websocket's per-socket reader, as a daemon: a reader blocked on a socket that
+    gunicorn has already closed under it would otherwise keep a stopping worker alive."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, daemon=True, **kwargs)
+
+
+# flask-sock passes these to every simple-websocket Server it builds.
+SERVER_OPTIONS = {"thread_class": _ReaderThread}
+
+
 class Connections:
     """Open WebSockets per client IP and per session, to refuse floods."""
 
