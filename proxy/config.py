@@ -180,6 +180,14 @@ class Settings:
         "not cover a question, say so.",
         "Instructions given to the model with every answer.",
     )
+    site_name: str = _setting(
+        "DOCSCHAT_SITE_NAME",
+        "",
+        "The docs' name in /llms.txt; empty: the title of the shallowest stored page.",
+    )
+    site_summary: str = _setting(
+        "DOCSCHAT_SITE_SUMMARY", "", "One line about the docs, quoted under the name in /llms.txt."
+    )
     streaming: bool = _setting(
         "DOCSCHAT_STREAMING", True, "Stream answers token by token; polling stays the fallback."
     )

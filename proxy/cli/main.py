@@ -30,6 +30,7 @@ from proxy.config import (
     normalize_database_url,
     unknown_variables,
 )
+from proxy.documents import llms
 from proxy.logs import configure
 from proxy.storage.db import Database
 
@@ -123,6 +124,19 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from proxy.cli.demo import run_demo  # measured: see the module docstring
 
     return run_demo(args.host, args.port, args.database)
+
+
+def _llms_txt(args: argparse.Namespace, settings: Settings) -> int:
+    db = Database(settings.database_url)
+    try:
+        db.upgrade()
+        pages = llms.stored_pages(db)
+    finally:
+        db.dispose()
+    render = llms.llms_full_txt if args.full else llms.llms_txt
+    title = llms.site_title(pages, settings.site_name)
+    sys.stdout.write(render(pages, title, settings.site_summary))
+    return 0
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
@@ -254,6 +268,15 @@ def parser() -> argparse.ArgumentParser:
     add_scrape_arguments(p)
     p = command("docs", "list the stored documentation pages", run_docs)
     add_docs_arguments(p)
+    p = command(
+        "llms-txt",
+        "print the stored pages as llms.txt (what GET /llms.txt answers), for a docs build "
+        "to publish",
+        _llms_txt,
+    )
+    p.add_argument(
+        "--full", action="store_true", help="every page's Markdown (llms-full.txt) instead"
+    )
 
     p = command(
         "settings",

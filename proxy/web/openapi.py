@@ -168,6 +168,17 @@ def _links(sid: str, **more: str) -> dict[str, Any]:
     }
 
 
+def _text(operation: str, description: str) -> dict[str, Any]:
+    """A GET that answers plain text (Markdown)."""
+    content = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "get": {
+            "operationId": operation,
+            "responses": {"200": {"description": description, "content": content}},
+        }
+    }
+
+
 def describe(max_question_chars: int) -> dict[str, Any]:
     """The description of every public route."""
     message_ref = {"$ref": "#/components/schemas/Message"}
@@ -306,6 +317,8 @@ def describe(max_question_chars: int) -> dict[str, Any]:
                     },
                 }
             },
+            "/llms.txt": _text("llmsTxt", "the stored pages as an llms.txt index of links"),
+            "/llms-full.txt": _text("llmsFullTxt", "every stored page's Markdown"),
             "/healthz": {
                 "get": {"operationId": "health", "responses": {"200": {"description": "alive"}}}
             },

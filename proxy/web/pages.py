@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from proxy.answers.jobs import overdue
 from proxy.answers.render import ALLOWLIST
+from proxy.documents import llms
 from proxy.metrics import CONTENT_TYPE
 from proxy.web.openapi import describe
 from proxy.web.security import chat_page_csp
@@ -62,6 +64,30 @@ def _chat_page() -> str:
 def widget_file(name: str) -> Any:
     """The chat page's script and style."""
     return send_from_directory(WIDGET, name, max_age=300)
+
+
+@web.get("/llms.txt")
+def llms_index() -> Any:
+    """The stored docs as an llms.txt index, for tools that look for one."""
+    return _llms(llms.llms_txt)
+
+
+@web.get("/llms-full.txt")
+def llms_full() -> Any:
+    """Every stored page's Markdown in one file."""
+    return _llms(llms.llms_full_txt)
+
+
+def _llms(render: Callable[[list[llms.Page], str, str], str]) -> Response:
+    services = current_app.extensions["docschat"]
+    pages = llms.stored_pages(services.db)
+    title = llms.site_title(pages, services.settings.site_name)
+    response = Response(render(pages, title, services.settings.site_summary))
+    response.mimetype = "text/plain"  # Flask adds "; charset=utf-8"
+    response.headers["Access-Control-Allow-Origin"] = "*"  # public docs, read by any tool
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
 
 
 @web.get("/healthz")
