@@ -7,15 +7,19 @@ from typing import Any
 from flask import Blueprint, request
 
 from emulator.errors import invalid, not_found
+from emulator.search import terms
 from emulator.state import StoredFile, VectorStore, json_body, new_id, now, paginate, state
 from emulator.validation import (
     AnyValue,
     Attributes,
+    Bool,
     Enum,
     ListOf,
     Metadata,
     Nullable,
+    Num,
     Obj,
+    OneOf,
     Str,
     check_body,
 )
@@ -38,6 +42,17 @@ VECTOR_STORE_CREATE = Obj(
 VECTOR_STORE_FILE_CREATE = Obj(
     {"file_id": Str(non_empty=True), "attributes": Attributes(), "chunking_strategy": AnyValue()},
     required=["file_id"],
+    extra=False,
+)
+VECTOR_STORE_SEARCH = Obj(
+    {
+        "query": OneOf(Str(), ListOf(Str(), min_items=1)),
+        "rewrite_query": Bool(),
+        "max_num_results": Num(integer=True, minimum=1, maximum=50),
+        "filters": AnyValue(),
+        "ranking_options": AnyValue(),
+    },
+    required=["query"],
     extra=False,
 )
 FILE_BATCH_CREATE = Obj(
@@ -237,6 +252,34 @@ def delete_vector_store(vector_store_id: str) -> Any:
         del state().vector_stores[vector_store_id]
         state().changed()
     return {"id": vector_store_id, "object": "vector_store.deleted", "deleted": True}
+
+
+@bp.post("/v1/vector_stores/<vector_store_id>/search")
+def search_vector_store(vector_store_id: str) -> Any:
+    """The store's best passages for a query, ranked as the emulator's file_search ranks them."""
+    body = check_body(VECTOR_STORE_SEARCH, json_body())
+    queries = [body["query"]] if isinstance(body["query"], str) else body["query"]
+    with state().lock:
+        _store(vector_store_id)
+        index, attributes = state().index_for([vector_store_id])
+    words = [t for q in queries for t in terms(q)]
+    hits = index.search(words, limit=body.get("max_num_results", 10))
+    return {
+        "object": "vector_store.search_results.page",
+        "search_query": queries,
+        "data": [
+            {
+                "file_id": h.passage.file_id,
+                "filename": h.passage.filename,
+                "score": round(h.score, 6),
+                "attributes": attributes.get(h.passage.file_id) or {},
+                "content": [{"type": "text", "text": h.passage.text}],
+            }
+            for h in hits
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
 
 
 @bp.post("/v1/vector_stores/<vector_store_id>/files")

@@ -310,6 +310,13 @@ class Settings:
         "Upstream tokens per day across all readers (0 = no cap).",
         low=0,
     )
+    rate_search_minute: int = _setting(
+        "DOCSCHAT_RATE_SEARCH_MINUTE",
+        60,
+        "Searches (the widget's search box, the MCP search tool) per client IP per minute; "
+        "all clients together may make 20 times as many.",
+        low=1,
+    )
     ws_per_ip: int = _setting("DOCSCHAT_WS_PER_IP", 50, "Open WebSockets per client IP.", low=1)
     ws_per_session: int = _setting(
         "DOCSCHAT_WS_PER_SESSION", 5, "Open WebSockets per session.", low=1

@@ -15,12 +15,14 @@ from proxy.answers.limits import Limits, make_counters
 from proxy.answers.messages import MessageReader
 from proxy.answers.worker import Worker
 from proxy.config import Settings
+from proxy.documents.search import Search
 from proxy.metrics import Metrics
 from proxy.setup import recorded
 from proxy.storage.db import CHANNEL_CONNECTIONS, Database
 from proxy.upstream.base import Upstream
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.factory import make_client, make_upstream, warm_sdk
+from proxy.upstream.search import DocsSearch
 
 PROBE_EVERY = 10.0  # seconds a readiness probe's view of the upstream is kept
 
@@ -33,6 +35,7 @@ class Upstreams:
         self.db = db
         self._lock = threading.Lock()
         self._upstream: Upstream | None = None
+        self._search: DocsSearch | None = None
         self._probed_at = -PROBE_EVERY
         self._reachable = False
 
@@ -57,6 +60,17 @@ class Upstreams:
                     self.settings, client, ids.api, ids.vector_store_id, ids.assistant_id
                 )
             return self._upstream
+
+    def searcher(self) -> DocsSearch:
+        """The vector store's search, or NotSetUp until setup has run."""
+        self()  # NotSetUp until setup has run, as for answers
+        with self._lock:
+            if self._search is None:
+                ids = recorded(self.db)
+                assert ids is not None  # self() found the record
+                client = make_client(self.settings, retries=0)
+                self._search = DocsSearch(client, ids.vector_store_id)
+            return self._search
 
     def setup_problem(self) -> str | None:
         """Why answers cannot start yet (setup missing or for another API), or None."""
@@ -92,6 +106,7 @@ class Services:
     limits: Limits
     upstreams: Upstreams
     chat: Chat
+    search: Search
     worker: Worker | None = None
 
     def close(self) -> None:
@@ -141,4 +156,7 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
     listener.start()
     if worker is not None:
         worker.start()
-    return Services(settings, db, hub, events, listener, metrics, limits, upstreams, chat, worker)
+    search = Search(db, upstreams.searcher, limits)
+    return Services(
+        settings, db, hub, events, listener, metrics, limits, upstreams, chat, search, worker
+    )

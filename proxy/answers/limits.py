@@ -206,6 +206,18 @@ class Limits:
             "Too many new conversations. Please wait a little.",
         )
 
+    def check_search(self, ip: str, now: float | None = None) -> None:
+        """Count one search of a client IP; RateLimited over its rate or everyone's."""
+        now = time.time() if now is None else now
+        limit = self.settings.rate_search_minute
+        # Search-as-you-type sends a few requests per question; the shared cap keeps many
+        # addresses together from running up the upstream's per-search charges.
+        self._count(
+            [(f"f:ip:{ip_bucket(ip)}", MINUTE, limit), ("f:all", MINUTE, 20 * limit)],
+            now,
+            "Too many searches. Please wait a little.",
+        )
+
     def _count(self, rules: list[tuple[str, int, int]], now: float, message: str) -> None:
         """Add one to each rule's counter in turn; RateLimited at the first over its limit."""
         rules = [r for r in rules if r[2] > 0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
 from proxy.answers.chat import Chat
 from proxy.web.params import json_body, whole
@@ -65,3 +65,12 @@ def stop(sid: str, mid: int) -> Any:
 def retry(sid: str, mid: int) -> Any:
     """Ask a failed answer's question again."""
     return jsonify(message=_chat().retry(sid, mid, g.client_ip, g.request_id)), 202
+
+
+@api.get("/search")
+def search() -> Any:
+    """The docs' best pages for a few words, as the reader types (no answer is written)."""
+    services = current_app.extensions["docschat"]
+    limit = whole("limit", 5, "a whole number from 1 to 10")
+    results = services.search.find(request.args.get("q"), limit, g.client_ip)
+    return jsonify(results=[r.as_dict() for r in results])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.documents.search import MAX_LIMIT, MAX_QUERY_CHARS
+
 ERROR = {
     "type": "object",
     "required": ["error"],
@@ -70,6 +72,24 @@ ONE = {
 }
 
 
+FOUND = {
+    "type": "object",
+    "required": ["results"],
+    "properties": {
+        "results": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["title", "url", "snippet"],
+                "properties": {
+                    "title": {"type": "string"},
+                    "url": {"type": "string"},
+                    "snippet": {"type": "string"},
+                },
+            },
+        }
+    },
+}
 COUNT = {"type": "integer", "minimum": 0}
 STATS = {
     "type": "object",
@@ -202,6 +222,28 @@ def describe(max_question_chars: int) -> dict[str, Any]:
                             ),
                         },
                         **_errors(403, 429, 503),
+                    },
+                }
+            },
+            "/api/search": {
+                "get": {
+                    "operationId": "search",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                        },
+                    ],
+                    "responses": {
+                        "200": {"description": "the best pages first", "content": _json(FOUND)},
+                        **_errors(400, 403, 429, 503),
                     },
                 }
             },

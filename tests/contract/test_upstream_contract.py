@@ -16,6 +16,7 @@ from proxy.upstream.assistants import AssistantsUpstream
 from proxy.upstream.base import Turn
 from proxy.upstream.errors import StreamBroken, UpstreamError
 from proxy.upstream.responses import ResponsesUpstream
+from proxy.upstream.search import DocsSearch
 
 HISTORY = [Turn("user", "What is docschat?"), Turn("assistant", "A docs assistant.")]
 META = {"docschat_job": "7"}
@@ -114,3 +115,8 @@ def test_document_sync_requests_meet_the_description(steady_url):
     assert not rejected, f"the API description rejected an upload request: {rejected}"
     failures = knowledge.remove(["file_1", "file_2"])
     assert not {f: w for f, w in failures.items() if "400" in w or "422" in w}
+
+
+def test_the_docs_search_request_meets_the_description(steady_url):
+    found = accepted(lambda: DocsSearch(_client(steady_url), "vs_1").search("install it", 15))
+    assert isinstance(found, list)

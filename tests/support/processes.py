@@ -18,15 +18,21 @@ DOCSCHAT = [sys.executable, "-m", "proxy.cli"]
 # Ports for our servers come from below the kernel's ephemeral range (32768-60999 by default):
 # a port the kernel hands out for `bind(0)` can be taken, before our server binds it, as the
 # local end of any outgoing connection, and under xdist that happened. Each xdist worker takes
-# its own slice, so two workers never pick the same port either.
+# its own slice, so two workers never pick the same port either; a process outside xdist (a
+# benchmark, a second pytest run on the same machine) starts at a place of its own in the range.
 _PORT_FLOOR = 20000
 _SLICE = 1500
+_SLICES = 8
 
 
 def _worker_ports() -> itertools.cycle[int]:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    start = _PORT_FLOOR + (int(worker) if worker.isdigit() else 0) % 8 * _SLICE
-    return itertools.cycle(range(start, start + _SLICE))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    if worker.isdigit():
+        first = _PORT_FLOOR + int(worker) % _SLICES * _SLICE
+        return itertools.cycle(range(first, first + _SLICE))
+    ports = list(range(_PORT_FLOOR, _PORT_FLOOR + _SLICES * _SLICE))
+    at = os.getpid() * 7919 % len(ports)
+    return itertools.cycle(ports[at:] + ports[:at])
 
 
 _ports = _worker_ports()
@@ -34,7 +40,7 @@ _ports = _worker_ports()
 
 def free_port() -> int:
     """A TCP port nobody listens on right now, and that no outgoing connection will take."""
-    for _ in range(_SLICE):
+    for _ in range(_SLICES * _SLICE):
         port = next(_ports)
         with socket.socket() as s:
             try:
@@ -42,7 +48,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port left in this test worker's slice")
+    raise RuntimeError("no free port left in the test range")
 
 
 def spawn(
