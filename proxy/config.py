@@ -277,6 +277,12 @@ class Settings:
         "Bearer token for operator endpoints; empty turns them off.",
         secret=True,
     )
+    mcp_token: str = _setting(
+        "DOCSCHAT_MCP_TOKEN",
+        "",
+        "Bearer token the MCP server at /mcp requires; empty: open, like the docs.",
+        secret=True,
+    )
     trusted_proxies: int = _setting(
         "DOCSCHAT_TRUSTED_PROXIES",
         0,

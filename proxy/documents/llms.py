@@ -36,6 +36,24 @@ def stored_pages(db: Database) -> list[Page]:
         return [Page(url, title or url, text) for url, title, text in rows]
 
 
+def stored_page(db: Database, url: str) -> Page | None:
+    """The stored page at `url` (its #fragment ignored, a missing final slash forgiven)."""
+    base = url.split("#", 1)[0].strip()
+    if not base:
+        return None
+    wanted = [base, base + "/"] if not base.endswith("/") else [base, base.rstrip("/")]
+    with db.read() as s:
+        rows = s.execute(
+            select(Document.url, Document.title, Document.text).where(Document.url.in_(wanted))
+        ).all()
+    found = {row[0]: row for row in rows}
+    for candidate in wanted:
+        if candidate in found:
+            url_, title, text = found[candidate]
+            return Page(url_, title or url_, text)
+    return None
+
+
 def site_title(pages: Sequence[Page], configured: str) -> str:
     """The configured site name, else the title of the shallowest page (the docs' front page)."""
     if configured:

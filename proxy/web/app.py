@@ -17,7 +17,7 @@ from proxy.config import Settings
 from proxy.metrics import Metrics
 from proxy.services import build
 from proxy.upstream.errors import UpstreamError
-from proxy.web import security
+from proxy.web import mcp, security
 from proxy.web.admin import admin
 from proxy.web.api import api
 from proxy.web.errors import ApiError
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     app.register_blueprint(admin)
     app.register_blueprint(web)
     app.register_blueprint(events_bp)
+    mcp.install(app, services)
     app.config["SOCK_SERVER_OPTIONS"] = SERVER_OPTIONS
     sock.init_app(app)
     _errors(app)

@@ -97,7 +97,8 @@ def install(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _check_origin() -> Response | None:
         origin = request.headers.get("Origin")
-        if not request.path.startswith("/api/") or origin is None:
+        guarded = request.path.startswith("/api/") or request.path == "/mcp"
+        if not guarded or origin is None:
             return None
         if not origin_allowed(settings, origin):
             raise ApiError(403, "origin_not_allowed", "This site may not use this assistant.")
