@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     app.register_blueprint(admin)
     app.register_blueprint(web)
     app.register_blueprint(events_bp)
-    mcp.install(app, services)
+    mcp.install(app)
     app.config["SOCK_SERVER_OPTIONS"] = SERVER_OPTIONS
     sock.init_app(app)
     _errors(app)
