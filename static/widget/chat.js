@@ -83,7 +83,8 @@
     MODS.every((m) => !!keys[m] === e[m + "Key"]) &&
     (MODS.some((m) => keys[m]) || e.target !== input); // a bare key still types into the box
   document.addEventListener("keydown", (e) => {
-    if (framed && (e.key === "Escape" || shortcut(e))) {
+    // An Escape the search list took (closing itself) leaves the chat open.
+    if (framed && ((e.key === "Escape" && !e.defaultPrevented) || shortcut(e))) {
       e.preventDefault();
       close();
       return;
@@ -467,13 +468,83 @@
   input.addEventListener("input", () => {
     grow();
     ready();
+    lookup();
   });
   input.addEventListener("keydown", (e) => {
+    if (hitKey(e)) return;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       send();
     }
   });
+
+  // ---- instant search: pages that match what is typed, before anything is asked ---------------
+  const hits = $("hits");
+  let hitTimer = 0, hitAsk = null, hitAt = -1;
+  function lookup() {
+    clearTimeout(hitTimer);
+    const q = input.value.trim();
+    if (q.length < 3 || q.length > 200) return showHits([]);
+    hitTimer = setTimeout(async () => {
+      hitAsk?.abort();
+      const ask = (hitAsk = new AbortController());
+      try {
+        const r = await fetch(`/api/search?q=${enc(q)}&limit=5`, { signal: ask.signal, credentials: "omit" });
+        const data = r.ok ? await r.json() : { results: [] };
+        if (ask === hitAsk && input.value.trim() === q) showHits(data.results || []);
+      } catch { /* aborted, or offline: the question still goes through */ }
+    }, 250);
+  }
+  function showHits(list) {
+    hits.replaceChildren();
+    hitAt = -1;
+    list.forEach((x, i) => {
+      const url = safeUrl(x.url);
+      if (!url) return;
+      const a = link(h("a"), url);
+      a.id = "hit" + i;
+      a.setAttribute("role", "option");
+      a.tabIndex = -1;
+      a.append(h("b", "", x.title || url), h("span", "", x.snippet || ""));
+      const li = h("li");
+      li.setAttribute("role", "none"); // the listbox's options are the links
+      li.append(a);
+      hits.append(li);
+    });
+    const open = hits.children.length > 0;
+    hits.hidden = !open;
+    input.setAttribute("aria-expanded", String(open));
+    input.removeAttribute("aria-activedescendant");
+    if (open) say(`${hits.children.length} matching page${hits.children.length > 1 ? "s" : ""}; arrow keys to browse`);
+  }
+  /** Arrow keys move through the matches, Enter opens the highlighted one, Escape closes. */
+  function hitKey(e) {
+    const options = [...hits.querySelectorAll("a")];
+    if (hits.hidden || !options.length) return false;
+    if (e.key === "Escape") {
+      showHits([]);
+    } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      // -1 is the box itself: from there down goes to the first page, up to the last.
+      const step = e.key === "ArrowDown" ? 1 : -1;
+      hitAt = ((hitAt + 1 + step + options.length + 1) % (options.length + 1)) - 1;
+      options.forEach((o, i) => {
+        o.classList.toggle("on", i === hitAt);
+        o.setAttribute("aria-selected", String(i === hitAt));
+      });
+      if (hitAt >= 0) {
+        input.setAttribute("aria-activedescendant", options[hitAt].id);
+        options[hitAt].scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    } else if (e.key === "Enter" && hitAt >= 0 && !e.shiftKey) {
+      options[hitAt].click();
+    } else {
+      return false;
+    }
+    e.preventDefault();
+    return true;
+  }
   $("form").addEventListener("submit", (e) => {
     e.preventDefault();
     send();
@@ -495,6 +566,9 @@
   async function send() {
     const text = input.value.trim();
     if (!text) return;
+    clearTimeout(hitTimer);
+    hitAsk?.abort();
+    showHits([]);
     // Clear at once: a second press finds nothing to send.
     input.value = "";
     grow();

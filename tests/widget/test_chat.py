@@ -458,3 +458,49 @@ def test_no_request_leaves_the_two_origins(widget: Widget, page: Page, stack: St
     origins = {f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in seen}
     assert origins <= allowed, origins
     assert any(u.startswith("ws") for u in seen)  # live updates came over the socket
+
+
+def test_typing_lists_matching_pages_arrow_keys_browse_and_enter_asks_or_opens(
+    widget: Widget, page: Page, stack: Stack, host_site: HostSite
+) -> None:
+    page_url = host_site.page(stack.url, "/tuning.html")
+    stack.upload_doc(
+        page_url,
+        "Tuning guide",
+        "# Tuning guide\n\nThe mangosteen cache keeps answers warm between deploys.",
+    )
+    widget.goto()
+    widget.open()
+    hits = widget.chat.get_by_role("listbox", name="Matching pages")
+    widget.input.press_sequentially("mangosteen cache", delay=20)
+    options = hits.get_by_role("option")
+    expect(options.first).to_contain_text("Tuning guide")
+    expect(options.first).to_contain_text("The mangosteen cache keeps answers warm")
+    expect(widget.input).to_have_attribute("aria-expanded", "true")
+    expect(widget.chat.locator("#announce")).to_contain_text("matching page")
+
+    # Arrow keys move the highlight (announced through aria-activedescendant); Escape closes.
+    widget.input.press("ArrowDown")
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    expect(widget.input).to_have_attribute("aria-activedescendant", "hit0")
+    widget.input.press("ArrowUp")
+    expect(widget.input).not_to_have_attribute("aria-activedescendant", "hit0")
+    widget.input.press("Escape")
+    expect(hits).to_be_hidden()
+    expect(widget.input).to_have_attribute("aria-expanded", "false")
+
+    # Enter with nothing highlighted still asks the assistant, and the list goes away.
+    widget.input.press_sequentially(" warm", delay=20)
+    expect(options.first).to_be_visible()
+    widget.input.press("Enter")
+    expect(hits).to_be_hidden()
+    widget.wait_answers(1)
+    expect(widget.chat.locator(".msg.user .bubble")).to_have_text("mangosteen cache warm")
+
+    # Enter on a highlighted page opens it in the docs page itself.
+    widget.input.press_sequentially("mangosteen", delay=20)
+    expect(options.first).to_be_visible()
+    widget.input.press("ArrowDown")
+    widget.input.press("Enter")
+    page.wait_for_url(page_url)
+    assert len(stack.messages(widget.session_id())) == 2  # nothing more was asked
