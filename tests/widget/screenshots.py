@@ -1,4 +1,4 @@
-"""Take the screenshots in docs/widget.md: `.venv/bin/python -m tests.widget.screenshots`."""
+"""Take the screenshots in docs/widget.md and docs/integrations.md: `.venv/bin/python -m tests.widget.screenshots`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ COLOURS = {
 
 
 def main() -> None:
-    """Open the widget on a docs-like page, ask two questions, save light and dark pictures."""
+    """Open the widget on a docs-like page, ask two questions, save light and dark pictures,
+    and one of the search list."""
     host = HostSite()
     stacks = Stacks(host, {"stack"})
     try:
@@ -56,9 +57,20 @@ def main() -> None:
                     chat.locator(".msg.bot[data-status=done]").nth(n).wait_for()
                 chat.locator(".msg.bot .fb").first.click()
                 box.fill("Does it run on Windows?")
+                page.wait_for_timeout(800)  # the search list may open as the question is typed
+                if chat.get_by_role("listbox").is_visible():
+                    box.press("Escape")
                 page.mouse.move(0, 0)
                 page.wait_for_timeout(300)
                 page.screenshot(path=str(DOCS / f"widget-{theme}.png"))
+                if theme == "light":
+                    # Instant search: matching pages listed as the reader types.
+                    box.fill("")
+                    box.press_sequentially("which database", delay=40)
+                    chat.get_by_role("option").first.wait_for()
+                    box.press("ArrowDown")
+                    page.wait_for_timeout(300)
+                    page.screenshot(path=str(DOCS / "widget-search.png"))
                 context.close()
             browser.close()
     finally:
