@@ -244,6 +244,8 @@ def describe(max_question_chars: int) -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "the best pages first", "content": _json(FOUND)},
                         **_errors(400, 403, 429, 503),
+                        # gunicorn refuses a request line over 4,094 bytes before the app runs.
+                        "414": {"description": "query too long for the web server"},
                     },
                 }
             },

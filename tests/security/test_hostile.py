@@ -83,6 +83,11 @@ def test_schemathesis_finds_no_server_error_or_broken_response(
         text = body.decode("utf-8", "replace")
         assert not [m for m in TRACE_MARKS if m in text], (request["uri"], text[:500])
         assert API_KEY not in text
+        if status == 414:
+            # gunicorn refuses a request line over 4,094 bytes before the app sees it (its own
+            # short page, nothing of the request in it): the app cannot add its headers there.
+            assert "Request Line is too large" in text, text[:300]
+            continue
         headers = {k.lower() for k in response.get("headers", {})}
         assert {"x-content-type-options", "content-security-policy"} <= headers, request
     assert healthy(main_stack)

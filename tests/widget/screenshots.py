@@ -1,4 +1,5 @@
-"""Take the screenshots in docs/widget.md and docs/integrations.md: `.venv/bin/python -m tests.widget.screenshots`."""
+"""Take the screenshots in docs/widget.md and docs/integrations.md:
+`.venv/bin/python -m tests.widget.screenshots`."""
 
 from __future__ import annotations
 
