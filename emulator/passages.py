@@ -185,6 +185,7 @@ def table_units(table: str) -> list[Unit]:
         text = inline(cells[0] + (" — " + "; ".join(named) if named else ""))
         if not text.strip(" —"):
             continue  # a row of images only
+        text = text[0].upper() + text[1:]  # "gone (404/410 ...)" starts an answer
         if text[-1] not in ".!?":
             text += "."
         units.append(

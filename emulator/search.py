@@ -313,7 +313,7 @@ def pick_units(passage: Passage, weights: Mapping[str, float], index: Bm25Index)
             said |= news
     for i in sorted(keep):
         # "It adds ..." needs the sentence before it; "... release command:" the block after it.
-        leans_back = _LEANS_BACK.match(units[i].text) and i > 0 and len(keep) <= MAX_UNITS
+        leans_back = _LEANS_BACK.match(units[i].text) and i > 0 and len(keep) < MAX_UNITS
         if leans_back and units[i - 1].kind == "sentence" and not units[i - 1].ends_block:
             keep.add(i - 1)
         if i == top and units[i].text.endswith(":") and i + 1 < len(units):
