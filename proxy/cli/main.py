@@ -122,7 +122,7 @@ def _emulator(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from proxy.cli.demo import run_demo  # measured: see the module docstring
 
-    return run_demo(args.host, args.port, args.database)
+    return run_demo(args.host, args.port, args.database, args.use_openai)
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
@@ -218,6 +218,23 @@ def parser() -> argparse.ArgumentParser:
         type=_database,
         default="sqlite:///docschat-demo.db",
         help="database URL (SQLite file or PostgreSQL)",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--openai",
+        dest="use_openai",
+        action="store_const",
+        const=True,
+        help="answer with OpenAI's Responses API (needs OPENAI_API_KEY) instead of the emulator",
+    )
+    which.add_argument(
+        "--emulator",
+        dest="use_openai",
+        action="store_const",
+        const=False,
+        help="answer with the built-in emulator without asking (the default when "
+        "OPENAI_API_KEY is unset or stdin is not a terminal; with a key on a terminal, "
+        "the demo asks)",
     )
 
     p = command(

@@ -50,12 +50,11 @@ NEAR_MISS = [
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory: pytest.TempPathFactory) -> list[PageFile]:
+def pages() -> list[PageFile]:
     """The bundled docs rendered as the demo serves them, extracted as the crawler does."""
-    root = tmp_path_factory.mktemp("site")
     found = []
-    for name in build_site(root):
-        page = extract((root / name).read_bytes(), BASE + name)
+    for name, (_, html) in build_site().pages.items():
+        page = extract(html, BASE + name)
         found.append(PageFile(page.url, page.title, page.text))
     return found
 
