@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TextIO
 
 from flask import Flask, Response, abort
+from markdown_it import MarkdownIt
 from werkzeug.serving import make_server
 
 from emulator.options import EmulatorOptions
 from emulator.server import serve_in_thread
-from proxy.answers.render import to_html
 from proxy.cli.scrape import scrape_site
 from proxy.config import Settings
 from proxy.storage.db import Database
@@ -60,7 +60,23 @@ DEMO_CSS = (
     "table{border-collapse:collapse;display:block;overflow:auto}"
     "td,th{border:1px solid #d0d7de;padding:4px 8px;vertical-align:top}img{max-width:100%}"
 )
+# Our own docs, so images and tables render as on a docs site (raw HTML stays off all the same).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 _MD_LINK = re.compile(r'href="([\w.-]+)\.md(#[^"]*)?"')
+
+
+_HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.S)
+
+
+def _with_anchors(body: str) -> str:
+    """Headings with GitHub-style ids, so a link to a section (#redis-optional) lands on it."""
+
+    def anchored(m: re.Match[str]) -> str:
+        words = html.unescape(re.sub(r"<[^>]+>", "", m.group(2))).lower()
+        slug = re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", words).strip())
+        return f'<h{m.group(1)} id="{html.escape(slug)}">{m.group(2)}</h{m.group(1)}>'
+
+    return _HEADING.sub(anchored, body)
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,10 @@ def build_site(upstream: str = "the built-in emulator") -> DocsSite:
         match = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
         title = match.group(1).strip() if match else source.stem
         # Links between the Markdown files lead to their pages here.
-        body = _MD_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', to_html(text))
+        body = _MD_LINK.sub(
+            lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"',
+            _with_anchors(_MARKDOWN.render(text)),
+        )
         page = PAGE.format(title=html.escape(title), robots="", body=body, widget=WIDGET)
         pages[f"{source.stem}.html"] = (title, page)
     links = "".join(
