@@ -48,7 +48,7 @@ class Passage:
     title: str = ""
     position: int = 0
     meta: Mapping[str, str] = field(default_factory=dict)
-    heading_terms: frozenset[str] = frozenset()
+    boosts: Mapping[str, int] = field(default_factory=dict)  # heading and title terms
 
 
 def split_header(text: str) -> tuple[dict[str, str], str]:

@@ -97,19 +97,19 @@ def _passage(
     position: int,
     meta: Mapping[str, str],
 ) -> Passage:
-    found = terms(" ".join(u.text + " " + u.context for u in units)) + extra
+    body = terms(" ".join(u.text + " " + u.context for u in units))
     return Passage(
         file_id,
         filename,
         heading,
         "\n\n".join(lines),
-        Counter(found),
-        max(len(found), 1),
+        Counter(body + extra),
+        max(len(body), 1),
         units,
         meta.get("title", ""),
         position,
         meta,
-        frozenset(terms(heading)),
+        Counter(extra),
     )
 
 
@@ -191,11 +191,14 @@ class Bm25Index:
             # Passages shorter than average are weighed as average: a table row or a one-line
             # section should not outrank a section that discusses the question at length.
             length = max(p.length, self.avg_length)
-            norm = self.k1 * (1 - self.b + self.b * length / self.avg_length)
+            norm = 1 - self.b + self.b * length / self.avg_length
             for t, weight in wanted.items():
-                tf = p.counts.get(t, 0)
+                # BM25F: the body's count is normalised for length, the heading's and title's
+                # are not (a long section named for a word is still about it); then saturate.
+                boost = p.boosts.get(t, 0)
+                tf = (p.counts.get(t, 0) - boost) / norm + boost
                 if tf:
-                    score += weight * self.idf[t] * tf * (self.k1 + 1) / (tf + norm)
+                    score += weight * self.idf[t] * tf * (self.k1 + 1) / (tf + self.k1)
             if score > 0:
                 hits.append(Hit(p, score))
         hits.sort(key=lambda h: -h.score)

@@ -24,7 +24,7 @@ def test_demo_serves_the_docs_with_the_widget_and_answers_from_them(tmp_path: Pa
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: "ready on" in log.read_text(), timeout=30, every=0.2)
+        wait_until(lambda: "ready on" in log.read_text(), timeout=60, every=0.2)
         # With a key but no terminal it does not wait for an answer: the emulator, said so.
         assert "answering with the built-in emulator" in log.read_text()
         assert "docschat demo --openai" in log.read_text()
