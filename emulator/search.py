@@ -341,15 +341,21 @@ def _segments(
         )
     for n, unit in enumerate(units):
         if unit.kind == "code":
-            text = f"\n\n{unit.text}\n\n"
+            text = f"\n\n{unit.text}"
         else:
-            text = (
-                unit.text
-                if (first and n == 0) or (out and out[-1].text.endswith("\n"))
-                else f" {unit.text}"
-            )
+            text = unit.text if first and n == 0 and not out else f" {unit.text}"
         out.append(Segment(text, citation if n == cited_at else None))
     return out
+
+
+def _paragraphs(segments: list[Segment]) -> tuple[Segment, ...]:
+    """Text after a code block starts a new paragraph (a code fence ends its own line)."""
+    out: list[Segment] = []
+    for segment in segments:
+        if out and out[-1].text.endswith("```") and segment.text.startswith(" "):
+            segment = Segment("\n\n" + segment.text[1:], segment.citation)
+        out.append(segment)
+    return tuple(out)
 
 
 def _citation(hit: Hit, attributes: Mapping[str, Mapping[str, Any]]) -> Citation:
@@ -399,4 +405,4 @@ def answer(
         adds = best and (set(terms(second.units[best[0]].text)) & query.checked) - said
         if adds and second.units[best[0]].kind != "code":
             segments += _segments(second, best, results[1], False)
-    return Answer(tuple(segments), results, question)
+    return Answer(_paragraphs(segments), results, question)
