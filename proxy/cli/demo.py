@@ -155,11 +155,9 @@ def choose_upstream(use_openai: bool | None, env: Mapping[str, str], stdin: Text
     if not stdin.isatty():
         print("OPENAI_API_KEY is set: run `docschat demo --openai` to answer with OpenAI.")
         return False
-    try:
-        reply = input("OPENAI_API_KEY is set. Answer with OpenAI instead of the emulator? [y/N] ")
-    except EOFError:
-        return False
-    return reply.strip().lower() in ("y", "yes")
+    print("OPENAI_API_KEY is set. Answer with OpenAI instead of the emulator? [y/N] ", end="")
+    sys.stdout.flush()
+    return stdin.readline().strip().lower() in ("y", "yes")
 
 
 def run_demo(host: str, port: int, database_url: str, use_openai: bool | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from proxy.cli.demo import choose_upstream
 from tests.support import ROOT, free_port, wait_until
 
 
@@ -60,3 +62,23 @@ def test_demo_serves_the_docs_with_the_widget_and_answers_from_them(tmp_path: Pa
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class _Terminal(io.StringIO):
+    """Typed input on a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_demo_asks_about_openai_only_on_a_terminal_with_a_key(capsys):
+    key = {"OPENAI_API_KEY": "sk-test"}
+    assert choose_upstream(None, {}, _Terminal("y\n")) is False  # no key: no question
+    assert capsys.readouterr().out == ""
+    assert choose_upstream(None, key, _Terminal("y\n")) is True
+    assert "Answer with OpenAI instead of the emulator? [y/N]" in capsys.readouterr().out
+    assert choose_upstream(None, key, _Terminal("\n")) is False  # Enter keeps the emulator
+    assert choose_upstream(None, key, io.StringIO("y\n")) is False  # not a terminal: no wait
+    assert "docschat demo --openai" in capsys.readouterr().out
+    assert choose_upstream(True, {}, io.StringIO()) is True  # the flags decide without asking
+    assert choose_upstream(False, key, _Terminal("y\n")) is False
