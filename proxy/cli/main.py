@@ -207,8 +207,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = command(
         "demo",
-        "everything local: the emulator, docschat's own docs crawled and uploaded, and the "
-        "widget on a demo page; no key, no network",
+        "everything local: docschat's own docs served with the widget on every page, crawled "
+        "and uploaded, answered by the built-in emulator (no key, no network) or, if asked, "
+        "by OpenAI",
         _demo,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
