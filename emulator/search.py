@@ -1,4 +1,4 @@
-"""Retrieval for the emulator's answers: passages, BM25 ranking and a short cited answer."""
+"""Retrieval for the emulator's answers: BM25 over passages, the silence rule, cited sentences."""
 
 from __future__ import annotations
 
@@ -9,6 +9,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.passages import (
+    Passage,
+    Unit,
+    block_markdown,
+    block_units,
+    pieces,
+    sections,
+    split_header,
+)
+
 NOT_FOUND = "I could not find that in the documentation."
 
 STOPWORDS = frozenset(
@@ -16,16 +26,31 @@ STOPWORDS = frozenset(
     below between both but by can could did do does doing done down during each either else
     every few for from further get gets got had has have having he her here hers him his how i
     if in into is it its itself just let like may me might more most much must my no nor not
-    now of off on once one only or other our ours out over own please same she should so some
+    now of off on once one only or other our ours out over own please put puts same she should
+    so some
     such tell than thank thanks that the their theirs them then there these they this those
     through to too under until up us very want was way we were what when where which while who
     whom why will with would yes yet you your yours""".split()  # noqa: SIM905
+) | frozenset(
+    # Words that ask about the conversation, not the docs ("can you repeat that?").
+    "repeat explain elaborate mean meant say said show give clarify summarize".split()  # noqa: SIM905
 )
 
 _WORD = re.compile(r"[a-z0-9]+(?:[_'][a-z0-9]+)*")
 _TOKEN = re.compile(r"\s*(?:[\w'\u2019]+|[^\w\s])|\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
-_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s*)")
+
+# The silence rule: a passage may answer only if it holds at least this share of the question's
+# IDF weight (words the documents never use weigh the most), so "a short poem about cats" is not
+# answered from a page that happens to say "short".
+COVERAGE = 0.5
+MAX_UNITS = 3  # sentences or table rows in one answer (a code block comes with its lead sentence)
+MAX_CHARS = 700  # ... and about this much prose at most
+FOLLOW_UP_WEIGHT = 0.5  # the earlier question's words, when the new one is a follow-up
+_FOLLOW_UP = re.compile(r"^\W*(and|also|but|or|so|then|what about|how about|same)\b", re.I)
+_BACK_REFERENCES = frozenset(
+    ["it", "its", "that", "this", "these", "those", "they", "them", "there", "one"]
+)
+_LEANS_BACK = re.compile(r"^(it|its|this|that|these|those|they|then|there|so|also)\b", re.I)
 
 
 def stem(word: str) -> str:
@@ -36,6 +61,10 @@ def stem(word: str) -> str:
                 break
             word = word[: -len(suffix)]
             break
+    if len(word) >= 6 and word.endswith("er"):
+        word = word[:-2]  # "crawler" meets "crawl"
+    if len(word) > 4 and word[-1] == word[-2] and word[-1] not in "lsz":
+        word = word[:-1]  # "embedding" meets "embed"
     if len(word) > 3 and word.endswith("e"):
         word = word[:-1]
     return word
@@ -55,77 +84,69 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _clean(line: str) -> str:
-    """A line without markdown block markup and inline code ticks or emphasis."""
-    line = _MARKUP.sub("", line)
-    return line.replace("`", "").replace("**", "").replace("__", "").strip()
+HEADING_WEIGHT = 3  # a section's heading words count this many times in its passage
 
 
-@dataclass(frozen=True)
-class Passage:
-    """A piece of one file, ranked as a unit."""
+def _passage(
+    file_id: str,
+    filename: str,
+    heading: str,
+    lines: list[str],
+    units: tuple[Unit, ...],
+    extra: list[str],
+    position: int,
+    meta: Mapping[str, str],
+) -> Passage:
+    body = terms(" ".join(u.text + " " + u.context for u in units))
+    return Passage(
+        file_id,
+        filename,
+        heading,
+        "\n\n".join(lines),
+        Counter(body + extra),
+        max(len(body), 1),
+        units,
+        meta.get("title", ""),
+        position,
+        meta,
+        Counter(extra),
+    )
 
-    file_id: str
-    filename: str
-    heading: str
-    text: str
-    counts: Mapping[str, int]
-    length: int
 
+def split_passages(file_id: str, filename: str, text: str) -> list[Passage]:
+    """Cut a file into section-sized passages; the uploader's header lines are not text.
 
-def split_passages(file_id: str, filename: str, text: str, target: int = 700) -> list[Passage]:
-    """Cut a file into passages: paragraphs under one heading, up to about `target` characters."""
+    A section's prose makes one passage (several when long); each table row makes its own,
+    so a one-row answer ("data-position") is found as easily as a paragraph.
+    """
+    meta, body = split_header(text)
+    # The page title (or, without a header, the file name) counts for every passage's ranking,
+    # so "deploy" finds the sections of "Deploying docschat".
+    name = meta.get("title") or re.sub(r"\.\w+$", "", filename).replace("-", " ")
+    name_terms = terms(name.replace("_", " "))
     passages: list[Passage] = []
-    heading = ""
-    name_terms = terms(re.sub(r"\.\w+$", "", filename).replace("-", " ").replace("_", " "))
-    buffer: list[str] = []
-
-    def flush() -> None:
-        body = "\n\n".join(buffer).strip()
-        buffer.clear()
-        if not body:
-            return
-        # The heading and file name count for ranking, so "configuration" finds config.md.
-        found = terms(body) + terms(heading) + name_terms
-        passages.append(
-            Passage(file_id, filename, heading, body, Counter(found), max(len(found), 1))
-        )
-
-    in_code = False
-    paragraph: list[str] = []
-    blocks: list[tuple[str, str]] = []  # (kind, text) with kind "heading" or "para"
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.strip().startswith("```"):
-            in_code = not in_code
-            paragraph.append(line)
-            continue
-        if not in_code and re.match(r"^#{1,6}\s", line):
-            if paragraph:
-                blocks.append(("para", "\n".join(paragraph)))
-                paragraph = []
-            blocks.append(("heading", line.lstrip("#").strip()))
-        elif not in_code and not line.strip():
-            if paragraph:
-                blocks.append(("para", "\n".join(paragraph)))
-                paragraph = []
-        else:
-            paragraph.append(line)
-    if paragraph:
-        blocks.append(("para", "\n".join(paragraph)))
-
-    for kind, block in blocks:
-        if kind == "heading":
-            flush()
-            heading = block
-            continue
-        if buffer and sum(len(b) for b in buffer) + len(block) > target:
-            flush()
-        buffer.append(block)
-    flush()
-    if not passages and (heading or name_terms):
-        # A file with only headings still deserves to be found.
-        found = terms(heading) + name_terms
-        passages.append(Passage(file_id, filename, heading, heading, Counter(found), len(found)))
+    found_sections = sections(body)
+    for heading, level, section_blocks in found_sections:
+        head = [f"{'#' * max(level, 1)} {heading}"] if heading else []
+        extra = terms(heading) * HEADING_WEIGHT + name_terms
+        prose = [b for b in section_blocks if b.kind != "table"]
+        if prose or len(found_sections) == 1:
+            for run in pieces(prose):
+                units = tuple(u for b in run for u in block_units(b))
+                lines = head + [block_markdown(b) for b in run]
+                passages.append(
+                    _passage(file_id, filename, heading, lines, units, extra, len(passages), meta)
+                )
+        # A row's heading counts once: a table's many rows should not crowd out its section.
+        row_extra = terms(heading) + name_terms
+        for table in (b for b in section_blocks if b.kind == "table"):
+            for row in block_units(table):
+                lines = [*head, row.markdown]
+                passages.append(
+                    _passage(
+                        file_id, filename, heading, lines, (row,), row_extra, len(passages), meta
+                    )
+                )
     return passages
 
 
@@ -151,6 +172,12 @@ class Bm25Index:
             df.update(p.counts.keys())
         n = len(self.passages)
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        # What a word no passage holds weighs: the most a word can (document frequency 0).
+        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+
+    def weight(self, term: str) -> float:
+        """A term's IDF; the largest possible for a term no passage holds."""
+        return self.idf.get(term, self.unknown_idf)
 
     def search(self, query: Iterable[str] | Mapping[str, float], limit: int = 5) -> list[Hit]:
         """Passages sharing at least one term with the query, best first (ties by position).
@@ -161,15 +188,28 @@ class Bm25Index:
         hits: list[Hit] = []
         for p in self.passages:
             score = 0.0
-            norm = self.k1 * (1 - self.b + self.b * p.length / self.avg_length)
+            # Passages shorter than average are weighed as average: a table row or a one-line
+            # section should not outrank a section that discusses the question at length.
+            length = max(p.length, self.avg_length)
+            norm = 1 - self.b + self.b * length / self.avg_length
             for t, weight in wanted.items():
-                tf = p.counts.get(t, 0)
+                # BM25F: the body's count is normalised for length, the heading's and title's
+                # are not (a long section named for a word is still about it); then saturate.
+                boost = p.boosts.get(t, 0)
+                tf = (p.counts.get(t, 0) - boost) / norm + boost
                 if tf:
-                    score += weight * self.idf[t] * tf * (self.k1 + 1) / (tf + norm)
+                    score += weight * self.idf[t] * tf * (self.k1 + 1) / (tf + self.k1)
             if score > 0:
                 hits.append(Hit(p, score))
         hits.sort(key=lambda h: -h.score)
         return hits[:limit]
+
+    def coverage(self, passage: Passage, wanted: Iterable[str]) -> float:
+        """The share of the wanted terms' IDF weight that the passage holds (0 to 1)."""
+        unique = set(wanted)
+        total = sum(self.weight(t) for t in unique)
+        held = sum(self.weight(t) for t in unique if t in passage.counts)
+        return held / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -210,35 +250,122 @@ class Answer:
         return any(s.citation for s in self.segments)
 
 
-def _sentences(passage: Passage) -> list[str]:
-    """The passage's prose as sentences (code fences dropped, markup removed)."""
-    prose = re.sub(r"```.*?(```|$)", " ", passage.text, flags=re.S)
-    lines = [_clean(line) for line in prose.split("\n")]
-    joined = "\n".join(line for line in lines if line)
-    out: list[str] = []
-    for block in joined.split("\n"):
-        out.extend(s.strip() for s in _SENTENCE_END.split(block) if s.strip())
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the one before it ("and on Windows?", "does it scale?")."""
+    own = set(terms(question))
+    if not own:
+        return True
+    words = set(_WORD.findall(question.lower()))
+    return len(own) <= 2 and bool(_FOLLOW_UP.match(question) or words & _BACK_REFERENCES)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to search for, and the words a passage must mostly hold to answer."""
+
+    weights: dict[str, float]  # term -> weight: 1 for the question's own words
+    checked: frozenset[str]  # the words the silence rule checks
+
+
+def make_query(question: str, previous: str | None) -> Query:
+    """The latest question's terms; a follow-up's also the earlier question's, weighing less."""
+    own = terms(question)
+    weights = dict.fromkeys(own, 1.0)
+    if previous and is_follow_up(question):
+        for term in terms(previous):
+            weights.setdefault(term, FOLLOW_UP_WEIGHT)
+    # A follow-up without words of its own ("tell me more") is checked on the earlier question.
+    return Query(weights, frozenset(own or weights))
+
+
+def qualifies(passage: Passage, query: Query, index: Bm25Index) -> bool:
+    """The silence rule: the passage holds at least COVERAGE of the question's IDF weight."""
+    return bool(query.checked) and index.coverage(passage, query.checked) >= COVERAGE
+
+
+def _unit_score(unit: Unit, weights: Mapping[str, float], index: Bm25Index) -> float:
+    said = set(terms(unit.text + " " + unit.context))
+    return sum(weights[t] * index.weight(t) for t in said & weights.keys())
+
+
+def pick_units(passage: Passage, weights: Mapping[str, float], index: Bm25Index) -> list[int]:
+    """The positions of the passage's units that answer: the best one, close seconds, context."""
+    units = passage.units
+    if not units:
+        return []
+    scores = [_unit_score(u, weights, index) for u in units]
+    prose = [i for i, u in enumerate(units) if u.kind != "code"]
+    top = max(range(len(units)), key=lambda i: (scores[i], -i))
+    if scores[top] <= 0:
+        # Found by its heading or page title alone: the section's opening says what it is about.
+        top = prose[0] if prose else 0
+    keep = {top}
+    if units[top].kind == "code" and top > 0 and units[top - 1].kind != "code":
+        keep.add(top - 1)  # a code block comes with the sentence that introduces it
+    said = set(terms(units[top].text)) & weights.keys()
+    for i in sorted(prose, key=lambda i: (-scores[i], i)):
+        if len([k for k in keep if units[k].kind != "code"]) >= MAX_UNITS:
+            break
+        size = sum(len(units[k].text) for k in keep if units[k].kind != "code")
+        news = set(terms(units[i].text)) & weights.keys() - said
+        # A second sentence must score close to the best and say something about the question
+        # the kept ones do not.
+        fits = size + len(units[i].text) <= MAX_CHARS and not units[i].text.endswith(":")
+        if news and fits and scores[i] >= 0.5 * scores[top] > 0:
+            keep.add(i)
+            said |= news
+    for i in sorted(keep):
+        # "It adds ..." needs the sentence before it; "... release command:" the block after it.
+        leans_back = _LEANS_BACK.match(units[i].text) and i > 0 and len(keep) < MAX_UNITS
+        if leans_back and units[i - 1].kind == "sentence" and not units[i - 1].ends_block:
+            keep.add(i - 1)
+        if i == top and units[i].text.endswith(":") and i + 1 < len(units):
+            follower = units[i + 1]
+            short_code = follower.kind == "code" and follower.text.count("\n") <= 15
+            if short_code or (follower.kind == "row" and len(keep) < MAX_UNITS):
+                keep.add(i + 1)
+    return sorted(keep)
+
+
+def _segments(
+    passage: Passage, chosen: list[int], citation: Citation, first: bool
+) -> list[Segment]:
+    """The chosen units as answer text, the citation at the end of the last prose unit."""
+    units = [passage.units[i] for i in chosen]
+    cited_at = max((n for n, u in enumerate(units) if u.kind != "code"), default=-1)
+    out: list[Segment] = []
+    if cited_at < 0:
+        # Only code: the section's name introduces it and carries the citation.
+        out.append(
+            Segment(("" if first else " ") + f"{passage.heading or passage.title}:", citation)
+        )
+    for n, unit in enumerate(units):
+        if unit.kind == "code":
+            text = f"\n\n{unit.text}"
+        else:
+            text = unit.text if first and n == 0 and not out else f" {unit.text}"
+        out.append(Segment(text, citation if n == cited_at else None))
     return out
 
 
-def _best_sentences(
-    passage: Passage, query: Sequence[str], idf: Mapping[str, float], limit: int = 2
-) -> str:
-    """The one or two sentences of a passage that share most with the query, in their order."""
-    sentences = _sentences(passage) or [passage.heading]
-    wanted = set(query)
-    scored = []
-    for i, s in enumerate(sentences):
-        score = sum(idf.get(t, 0.0) for t in set(terms(s)) & wanted)
-        scored.append((score, i))
-    scored.sort(key=lambda x: (-x[0], x[1]))
-    keep = sorted(i for score, i in scored[:limit] if score > 0) or [scored[0][1]]
-    text = " ".join(sentences[i] for i in keep)
-    if len(text) > 400:
-        text = text[:400].rsplit(" ", 1)[0] + "…"
-    if text and text[-1] not in ".!?…:":
-        text += "."
-    return text
+def _paragraphs(segments: list[Segment]) -> tuple[Segment, ...]:
+    """Text after a code block starts a new paragraph (a code fence ends its own line)."""
+    out: list[Segment] = []
+    for segment in segments:
+        if out and out[-1].text.endswith("```") and segment.text.startswith(" "):
+            segment = Segment("\n\n" + segment.text[1:], segment.citation)
+        out.append(segment)
+    return tuple(out)
+
+
+def _citation(hit: Hit, attributes: Mapping[str, Mapping[str, Any]]) -> Citation:
+    return Citation(
+        hit.passage.file_id,
+        hit.passage.filename,
+        hit.passage.text,
+        round(hit.score / (hit.score + 1.0), 4),
+        dict(attributes.get(hit.passage.file_id, {})),
+    )
 
 
 def scripted(question: str, scripts: list[tuple[str, str]]) -> Answer | None:
@@ -255,32 +382,27 @@ def answer(
     previous: str | None = None,
     attributes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Answer:
-    """Answer from the best one or two passages, each cited; a fixed sentence when none match."""
-    query = terms(question)
-    weights = dict.fromkeys(query, 1.0)
-    # Short follow-ups ("and on Windows?") lean on the question before them, but less.
-    if previous and len(set(query)) <= 3:
-        for term in terms(previous):
-            weights.setdefault(term, 0.3)
-    hits = index.search(weights, limit=5)
-    attributes = attributes or {}
-    results = tuple(
-        Citation(
-            h.passage.file_id,
-            h.passage.filename,
-            h.passage.text,
-            round(h.score / (h.score + 1.0), 4),
-            dict(attributes.get(h.passage.file_id, {})),
-        )
-        for h in hits
-    )
+    """Answer the latest question from its best passages, cited; say so when the docs are silent.
+
+    `previous` (the question before) is used only when this one is a follow-up.
+    """
+    query = make_query(question, previous)
+    weights = query.weights
+    hits = [h for h in index.search(weights, limit=10) if qualifies(h.passage, query, index)][:5]
     if not hits:
         return Answer((Segment(NOT_FOUND),), (), question)
-    chosen = [0]
-    if len(hits) > 1 and hits[1].score >= 0.6 * hits[0].score:
-        chosen.append(1)
-    segments = []
-    for n, i in enumerate(chosen):
-        text = _best_sentences(hits[i].passage, list(weights), index.idf)
-        segments.append(Segment(("" if n == 0 else " ") + text, results[i]))
-    return Answer(tuple(segments), results, question)
+    attributes = attributes or {}
+    results = tuple(_citation(h, attributes) for h in hits)
+    chosen = pick_units(hits[0].passage, weights, index)
+    segments = _segments(hits[0].passage, chosen, results[0], True)
+    prose = sum(1 for i in chosen if hits[0].passage.units[i].kind != "code")
+    if len(hits) > 1 and prose < MAX_UNITS and hits[1].score >= 0.75 * hits[0].score:
+        # A close second passage adds its best sentence when it holds question words the
+        # first answer lacks (e.g. the other half of "install and upgrade").
+        said = set(terms(" ".join(s.text for s in segments)))
+        second = hits[1].passage
+        best = pick_units(second, weights, index)[:1]
+        adds = best and (set(terms(second.units[best[0]].text)) & query.checked) - said
+        if adds and second.units[best[0]].kind != "code":
+            segments += _segments(second, best, results[1], False)
+    return Answer(_paragraphs(segments), results, question)

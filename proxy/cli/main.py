@@ -123,7 +123,7 @@ def _emulator(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from proxy.cli.demo import run_demo  # measured: see the module docstring
 
-    return run_demo(args.host, args.port, args.database)
+    return run_demo(args.host, args.port, args.database, args.use_openai)
 
 
 def _llms_txt(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,8 +221,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = command(
         "demo",
-        "everything local: the emulator, docschat's own docs crawled and uploaded, and the "
-        "widget on a demo page; no key, no network",
+        "everything local: docschat's own docs served with the widget on every page, crawled "
+        "and uploaded, answered by the built-in emulator (no key, no network) or, if asked, "
+        "by OpenAI",
         _demo,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -232,6 +233,23 @@ def parser() -> argparse.ArgumentParser:
         type=_database,
         default="sqlite:///docschat-demo.db",
         help="database URL (SQLite file or PostgreSQL)",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--openai",
+        dest="use_openai",
+        action="store_const",
+        const=True,
+        help="answer with OpenAI's Responses API (needs OPENAI_API_KEY) instead of the emulator",
+    )
+    which.add_argument(
+        "--emulator",
+        dest="use_openai",
+        action="store_const",
+        const=False,
+        help="answer with the built-in emulator without asking (the default when "
+        "OPENAI_API_KEY is unset or stdin is not a terminal; with a key on a terminal, "
+        "the demo asks)",
     )
 
     p = command(

@@ -35,8 +35,8 @@ def test_passages_follow_headings() -> None:
 def test_best_passage_wins_and_is_cited() -> None:
     reply = answer("Which database is the default?", _index())
     assert reply.found
-    assert reply.segments[0].citation is not None
-    assert reply.segments[0].citation.file_id == "file_c"
+    assert reply.segments[-1].citation is not None
+    assert reply.segments[-1].citation.file_id == "file_c"
     assert "SQLite is the default" in reply.text
 
 
@@ -54,5 +54,5 @@ def test_short_follow_up_uses_the_previous_question() -> None:
     alone = answer("and postgres?", _index())
     assert not alone.found
     follow = answer("what about upgrading?", _index(), previous="How do I install docschat?")
-    assert follow.segments[0].citation is not None
-    assert follow.segments[0].citation.file_id == "file_i"
+    assert follow.segments[-1].citation is not None
+    assert follow.segments[-1].citation.file_id == "file_i"
