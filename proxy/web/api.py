@@ -65,3 +65,11 @@ def stop(sid: str, mid: int) -> Any:
 def retry(sid: str, mid: int) -> Any:
     """Ask a failed answer's question again."""
     return jsonify(message=_chat().retry(sid, mid, g.client_ip, g.request_id)), 202
+
+
+@api.post("/sessions/<sid>/handoff")
+def handoff(sid: str) -> Any:
+    """Count a "Contact support" link the widget showed (offered) or the reader opened
+    (followed)."""
+    _chat().handoff(sid, json_body().get("event"))
+    return "", 204
