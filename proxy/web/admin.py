@@ -84,9 +84,12 @@ def _date(name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        found = date.fromisoformat(raw)
     except ValueError:
-        raise ApiError(400, f"invalid_{name}", f"`{name}` must be a date as YYYY-MM-DD.") from None
+        found = None
+    if found is None or not 1900 <= found.year <= 9000:  # also keeps day arithmetic in range
+        raise ApiError(400, f"invalid_{name}", f"`{name}` must be a date as YYYY-MM-DD.")
+    return found
 
 
 @admin.get("/stats")
