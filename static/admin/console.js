@@ -168,7 +168,7 @@
         width: Math.max(1, step - 2).toFixed(1), height: h.toFixed(1), 'data-date': d.date, 'data-count': d.questions});
       bar.append(svg('title', {}, d.date + ': ' + d.questions + ' questions'));
       g.append(bar);
-      if (i === 0 || i === days.length - 1 || i % 7 === 0) {
+      if (i === 0 || i === days.length - 1 || (i % 7 === 0 && days.length - 1 - i >= 3)) {
         g.append(svg('text', {x: left + i * step + step / 2, y: H - 6, 'text-anchor': 'middle'}, d.date.slice(5)));
       }
     });

@@ -38,7 +38,7 @@ class Seeded:
     answers: dict[str, dict] = field(default_factory=dict)  # question -> its answer
 
 
-def seed(stack: Stack) -> Seeded:
+def seed(stack: Stack, *, hostile: bool = True) -> Seeded:
     """Ask and rate as readers would; each conversation waits for its answers."""
     seeded = Seeded()
 
@@ -65,6 +65,8 @@ def seed(stack: Stack) -> Seeded:
     conversation(FAILED)
     assert seeded.answers[FAILED]["status"] == "error"
     httpx.delete(f"{stack.emulator_url}/_emulator/faults", timeout=10).raise_for_status()
+    if not hostile:
+        return seeded
     sid = conversation(HOSTILE_QUESTION)
     answer = seeded.answers[HOSTILE_QUESTION]
     r = stack.http.post(
