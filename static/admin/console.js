@@ -277,7 +277,7 @@
         el('div', {class: 'meta'}, who + ' · ' + when(m.created_at) + status),
         el('div', {class: 'text'}, m.text),
         m.sources.length ? el('ul', {class: 'sources'}, m.sources.map((s) => el('li', {}, safeLink(s.url, s.title)))) : null,
-        fb ? el('p', {class: 'rating'}, fb.rating === 'up' ? '👍 thumbs up' : '👎 thumbs down',
+        fb ? el('p', {class: 'rating'}, 'Rated: ' + (fb.rating === 'up' ? 'thumbs up' : 'thumbs down'),
           fb.comment ? el('span', {class: 'comment'}, ' — ', fb.comment) : null) : null);
     }));
   }
