@@ -169,7 +169,9 @@
       bar.append(svg('title', {}, d.date + ': ' + d.questions + ' questions'));
       g.append(bar);
       if (i === 0 || i === days.length - 1 || (i % 7 === 0 && days.length - 1 - i >= 3)) {
-        g.append(svg('text', {x: left + i * step + step / 2, y: H - 6, 'text-anchor': 'middle'}, d.date.slice(5)));
+        const last = i === days.length - 1;
+        const x = last ? W : i === 0 ? left : left + i * step + step / 2;
+        g.append(svg('text', {x, y: H - 6, 'text-anchor': last ? 'end' : i === 0 ? 'start' : 'middle'}, d.date.slice(5)));
       }
     });
     box.replaceChildren(g);
