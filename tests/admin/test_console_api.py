@@ -85,11 +85,13 @@ def test_gaps_are_grouped_by_topic(console_stack: tuple[Stack, Seeded]) -> None:
     assert sorted(q["text"] for q in weather["questions"]) == sorted(WEATHER)
     assert weather["count"] == 3 and weather["reasons"] == {"uncovered": 3, "disliked": 0}
     assert weather["first_asked"] <= weather["last_asked"]
-    assert groups[0]["id"] == weather["id"]  # the most asked first
+    counts = [g["count"] for g in groups]
+    assert counts == sorted(counts, reverse=True)  # the most asked first
     bread = _group_of(groups, BREAD[0])
-    assert sorted(q["text"] for q in bread["questions"]) == sorted(BREAD)
+    assert set(BREAD) <= {q["text"] for q in bread["questions"]}
+    assert WEATHER[0] not in str(bread)
     disliked = _group_of(groups, COVERED)
-    (question,) = disliked["questions"]
+    question = next(q for q in disliked["questions"] if q["comment"])
     assert question["reason"] == "disliked" and question["comment"] == DISLIKE_COMMENT
     assert {"text", "reason", "asked_at", "conversation"} <= set(question)
     # A failed answer is no gap in the docs; it is listed under conversations.
@@ -150,9 +152,11 @@ def test_conversation_filters(console_stack: tuple[Stack, Seeded]) -> None:
     assert set(seeded.conversations) <= everything
     assert firsts(uncovered="1") >= {WEATHER[0], WEATHER[1], WEATHER[2], HOSTILE_QUESTION}
     assert COVERED not in firsts(uncovered="1") and FAILED not in firsts(uncovered="1")
-    assert firsts(disliked="1") == {COVERED, HOSTILE_QUESTION}
+    disliked = firsts(disliked="1")
+    assert {COVERED, HOSTILE_QUESTION} <= disliked and not disliked & {*WEATHER, FAILED}
     assert firsts(failed="1") == {FAILED}
-    assert firsts(q="sourdough") == {WEATHER[0], WEATHER[2]}
+    assert firsts(q="forecast") == {WEATHER[1]}
+    assert {WEATHER[0], WEATHER[2]} <= firsts(q="SOURDOUGH")
     assert firsts(q="100%_") == set()  # wildcards are taken literally
     today = datetime.now(UTC).date()
     assert firsts(**{"from": today.isoformat(), "to": today.isoformat()}) == everything
@@ -188,7 +192,8 @@ def test_resolve_hides_a_group_until_asked_again(console_stack: tuple[Stack, See
     stack.ask(sid, "any tips for baking sourdough bread?")
     stack.answers(sid)
     back = _group_of(_gaps(stack), BREAD[0])
-    assert back["id"] == bread["id"] and back["resolved"] is False and back["count"] == 3
+    assert back["id"] == bread["id"] and back["resolved"] is False
+    assert back["count"] == bread["count"] + 1
     assert stack.http.post("/api/admin/gaps/nosuchgroup/resolve", headers=ADMIN).status_code == 404
     # Reopening by hand works too.
     stack.http.post(f"/api/admin/gaps/{bread['id']}/resolve", headers=ADMIN)

@@ -122,7 +122,7 @@ def test_gap_groups_open_into_questions_and_conversations(
     expect(transcript.nth(1)).to_contain_text("no source")
     disliked = page.locator(".group").filter(has_text=COVERED)
     disliked.locator("summary").first.click()
-    expect(disliked.locator(".comment")).to_have_text(f"Comment: {DISLIKE_COMMENT}")
+    expect(disliked.locator(".comment").first).to_have_text(f"Comment: {DISLIKE_COMMENT}")
 
 
 def test_conversations_filters_and_transcript(
@@ -140,14 +140,16 @@ def test_conversations_filters_and_transcript(
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(FAILED)
     page.get_by_label("Failed").uncheck()
-    page.get_by_label("Search").fill("sourdough")
+    page.get_by_label("Search").fill("forecast")
     page.get_by_role("button", name="Apply").click()
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(WEATHER[1])
     page.get_by_label("Search").fill("")
     page.get_by_label("Thumbs-down").check()
     page.get_by_role("button", name="Apply").click()
-    expect(rows).to_have_count(2)
-    rows.filter(has_text=COVERED).click()
+    expect(rows.filter(has_text=HOSTILE_QUESTION)).to_have_count(1)
+    expect(rows.filter(has_text=WEATHER[0])).to_have_count(0)
+    rows.filter(has_text=COVERED).last.click()  # the seeded one: the oldest, listed last
     expect(page.get_by_role("heading", name="Conversation")).to_be_visible()
     cid = page.locator("#conv-id").text_content()
     assert cid and cid not in seeded.conversations.values()
