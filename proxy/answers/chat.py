@@ -219,7 +219,7 @@ class Chat:
             raise Invalid('`event` must be "offered" or "followed".', code="invalid_event")
         with self.db.read() as s:
             _session(s, sid)
-        self.limits.handoff(event)
+        self.limits.handoff(event, sid)
 
     def clear(self, sid: str) -> None:
         """Delete the conversation here; a worker deletes its upstream thread and stops its runs."""

@@ -23,6 +23,7 @@ DAY = 86400
 ADMIN_FAILURES_PER_MINUTE = 30  # wrong operator tokens one client may send per minute
 HANDOFF_EVENTS = ("offered", "followed")
 HANDOFF_KEEP_DAYS = 32
+HANDOFFS_PER_SESSION_DAY = 200  # reports one conversation may send a day; readers send few
 PRUNE_EVERY = 300.0  # seconds between two clean-ups of expired database counters per process
 
 
@@ -243,9 +244,13 @@ class Limits:
         rules = [(f"a:ip:{ip_bucket(ip)}", MINUTE, ADMIN_FAILURES_PER_MINUTE)]
         self._count(rules, now, _ADMIN_WAIT)
 
-    def handoff(self, event: str, now: float | None = None) -> None:
-        """Count one hand-off to support offered to a reader, or followed by one."""
-        day = int((time.time() if now is None else now) // DAY)
+    def handoff(self, event: str, session_id: str, now: float | None = None) -> None:
+        """Count one hand-off to support offered to a reader, or followed by one; a session
+        that reports more than a reader could cause is refused (RateLimited)."""
+        now = time.time() if now is None else now
+        rules = [(f"h:s:{_secret_key(session_id)}", DAY, HANDOFFS_PER_SESSION_DAY)]
+        self._count(rules, now, "Too many hand-off reports from this conversation.")
+        day = int(now // DAY)
         self.counters.add([(f"handoff:{event}", day, 1, HANDOFF_KEEP_DAYS * DAY)])
 
     def handoffs(self, days: int = 30, now: float | None = None) -> dict[str, int]:

@@ -608,7 +608,7 @@ def describe(max_question_chars: int) -> dict[str, Any]:
                     },
                     "responses": {
                         "204": {"description": "counted"},
-                        **_errors(400, 403, 404, 415, 503),
+                        **_errors(400, 403, 404, 415, 429, 503),
                     },
                 }
             },
