@@ -62,6 +62,18 @@ def _web_url(raw: str) -> str:
     return raw.strip()
 
 
+def _handoff_url(raw: str) -> str:
+    """An http(s) or mailto URL for "Contact support"; `{question}` is filled in, URL-encoded."""
+    text = raw.strip()
+    parts = urlsplit(text.replace("{question}", "q"))
+    if not (parts.scheme in ("http", "https") and parts.hostname) and parts.scheme != "mailto":
+        raise ValueError(
+            "an http(s) or mailto: URL, optionally with {question}, such as "
+            "https://support.example.com/new?subject={question}"
+        )
+    return text
+
+
 def _origins(raw: str) -> str:
     """Comma-separated web origins: scheme, host and an optional port, nothing more."""
     for origin in (o.strip() for o in raw.split(",")):
@@ -282,6 +294,21 @@ class Settings:
         "",
         "Bearer token the MCP server at /mcp requires; empty: open, like the docs.",
         secret=True,
+    )
+    retention_days: int = _setting(
+        "DOCSCHAT_RETENTION_DAYS",
+        0,
+        "Delete conversations whose last message is older than this many days (a daily job "
+        "of the worker); 0 keeps them forever.",
+        low=0,
+    )
+    handoff_url: str = _setting(
+        "DOCSCHAT_HANDOFF_URL",
+        "",
+        'Where "Contact support" leads, offered under an answer without a source and after a '
+        "thumbs-down; `{question}` is replaced by the reader's question, URL-encoded. Empty: "
+        "no hand-off.",
+        read=_handoff_url,
     )
     trusted_proxies: int = _setting(
         "DOCSCHAT_TRUSTED_PROXIES",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from proxy.answers.errors import Conflict, Invalid, NotFound, TooLong
 from proxy.answers.events import Publisher
 from proxy.answers.jobs import JobQueue
-from proxy.answers.limits import Limits
+from proxy.answers.limits import HANDOFF_EVENTS, Limits
 from proxy.answers.messages import MessageReader, message_dict
 from proxy.config import Settings
 from proxy.storage.db import Database
@@ -212,6 +212,14 @@ class Chat:
             shown = message_dict(answer, rating)
         self.events.publish(sid, {"type": "message", "message": shown})
         return {"message_id": message_id, "rating": rating, "comment": comment}
+
+    def handoff(self, sid: str, event: Any) -> None:
+        """Count a "Contact support" link shown to this session's reader, or followed by them."""
+        if event not in HANDOFF_EVENTS:
+            raise Invalid('`event` must be "offered" or "followed".', code="invalid_event")
+        with self.db.read() as s:
+            _session(s, sid)
+        self.limits.handoff(event, sid)
 
     def clear(self, sid: str) -> None:
         """Delete the conversation here; a worker deletes its upstream thread and stops its runs."""

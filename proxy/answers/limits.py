@@ -20,6 +20,10 @@ from proxy.storage.redis_pool import connect
 
 MINUTE = 60
 DAY = 86400
+ADMIN_FAILURES_PER_MINUTE = 30  # wrong operator tokens one client may send per minute
+HANDOFF_EVENTS = ("offered", "followed")
+HANDOFF_KEEP_DAYS = 32
+HANDOFFS_PER_SESSION_DAY = 200  # reports one conversation may send a day; readers send few
 PRUNE_EVERY = 300.0  # seconds between two clean-ups of expired database counters per process
 
 
@@ -239,6 +243,34 @@ class Limits:
             retry = max(1, int((int(now // span) + 1) * span - now) + 1)
             raise RateLimited(message, retry)
 
+    def admin_locked(self, ip: str, now: float | None = None) -> None:
+        """RateLimited while a client has sent too many wrong operator tokens this minute."""
+        now = time.time() if now is None else now
+        window = int(now // MINUTE)
+        if self.counters.get(f"a:ip:{ip_bucket(ip)}:{MINUTE}", window) >= ADMIN_FAILURES_PER_MINUTE:
+            raise RateLimited(_ADMIN_WAIT, max(1, int((window + 1) * MINUTE - now) + 1))
+
+    def admin_failed(self, ip: str, now: float | None = None) -> None:
+        """Count one wrong operator token; RateLimited once a client sends too many."""
+        now = time.time() if now is None else now
+        rules = [(f"a:ip:{ip_bucket(ip)}", MINUTE, ADMIN_FAILURES_PER_MINUTE)]
+        self._count(rules, now, _ADMIN_WAIT)
+
+    def handoff(self, event: str, session_id: str, now: float | None = None) -> None:
+        """Count one hand-off to support offered to a reader, or followed by one; a session
+        that reports more than a reader could cause is refused (RateLimited)."""
+        now = time.time() if now is None else now
+        rules = [(f"h:s:{_secret_key(session_id)}", DAY, HANDOFFS_PER_SESSION_DAY)]
+        self._count(rules, now, "Too many hand-off reports from this conversation.")
+        day = int(now // DAY)
+        self.counters.add([(f"handoff:{event}", day, 1, HANDOFF_KEEP_DAYS * DAY)])
+
+    def handoffs(self, days: int = 30, now: float | None = None) -> dict[str, int]:
+        """Hand-offs offered and followed over the last `days` days (today included)."""
+        day = int((time.time() if now is None else now) // DAY)
+        span = range(day - min(days, HANDOFF_KEEP_DAYS) + 1, day + 1)
+        return {e: sum(self.counters.get(f"handoff:{e}", d) for d in span) for e in HANDOFF_EVENTS}
+
     def resting(self, now: float | None = None) -> bool:
         """Whether today's answer or token budget is spent."""
         day = int((time.time() if now is None else now) // DAY)
@@ -264,6 +296,9 @@ class Limits:
         if tokens:
             items.append(("tokens", day, tokens, DAY + 3600))
         self.counters.add(items)
+
+
+_ADMIN_WAIT = "Too many wrong tokens. Please wait a minute before trying again."
 
 
 def _resting(now: float) -> Resting:

@@ -27,6 +27,7 @@ from proxy.answers.jobs import Job, JobStore
 from proxy.answers.limits import Limits
 from proxy.answers.messages import message_dict
 from proxy.answers.render import cited_files, plain, render_answer, visible
+from proxy.answers.retention import purge
 from proxy.answers.timing import Timing
 from proxy.config import Settings
 from proxy.metrics import Metrics
@@ -40,6 +41,7 @@ T = TypeVar("T")
 DELTA_EVERY = 0.05  # seconds between two delta pushes to readers
 SAVE_EVERY = 0.5  # seconds between two saves of a streaming message
 CLEANUPS_PER_SWEEP = 20
+RETENTION_EVERY = 3600.0  # seconds between two purges of old conversations
 
 
 class Worker:
@@ -97,6 +99,15 @@ class Worker:
             id="sweep",
             next_run_time=datetime.now().astimezone(),
         )
+        if self.settings.retention_days:
+            # Every worker purges; two at once delete the same rows, which is harmless.
+            self.scheduler.add_job(
+                self.retain,
+                "interval",
+                seconds=RETENTION_EVERY,
+                id="retention",
+                next_run_time=datetime.now().astimezone() + timedelta(seconds=1),
+            )
         if due is not None:
             self.look_at(due)
         if self.warm is not None:
@@ -130,6 +141,20 @@ class Worker:
         """The interval's work: claim what is due, and delete upstream threads of cleared chats."""
         self.claim()
         self.clean_up()
+
+    def retain(self) -> None:
+        """Delete conversations older than DOCSCHAT_RETENTION_DAYS (the scheduled job)."""
+        try:
+            removed = purge(self.store.db, self.settings.retention_days)
+        except SQLAlchemyError:
+            log.warning("could not delete old conversations; the next run tries again")
+            return
+        if removed:
+            log.info(
+                "retention: deleted %d conversations older than %d days",
+                removed,
+                self.settings.retention_days,
+            )
 
     def claim(self) -> None:
         """Claim due jobs, as many as there are free threads, and hand them to the pool."""

@@ -22,6 +22,7 @@ from typing import Any
 from emulator.options import EmulatorOptions
 from emulator.server import serve as serve_emulator
 from proxy import metrics_dir
+from proxy.cli.report import add_report_arguments, run_report
 from proxy.cli.scrape import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
 from proxy.config import (
     SettingError,
@@ -295,6 +296,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--full", action="store_true", help="every page's Markdown (llms-full.txt) instead"
     )
+
+    p = command(
+        "report",
+        "coverage gaps: questions without a source or with a thumbs-down, grouped by topic "
+        "(what the console shows, for a weekly job)",
+        run_report,
+    )
+    add_report_arguments(p)
 
     p = command(
         "settings",

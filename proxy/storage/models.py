@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -108,14 +109,22 @@ class SkippedUrl(Base):
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+def new_console_id() -> str:
+    """A conversation's name in the operator console (never the reader's secret session id)."""
+    return secrets.token_hex(8)
+
+
 class ChatSession(Base):
     """A reader's conversation; its id is an unguessable bearer secret."""
 
     __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_console_id", "console_id", unique=True),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_ip: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The operator sees conversations by this id; the session id would let them act as the reader.
+    console_id: Mapped[str | None] = mapped_column(String(32), default=new_console_id)
 
 
 class UpstreamThread(Base):
@@ -212,6 +221,16 @@ class UpstreamCleanup(Base):
     runs: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ResolvedGap(Base):
+    """A coverage-gap group an operator marked resolved; questions asked later reopen it."""
+
+    __tablename__ = "resolved_gaps"
+
+    group_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Setting(Base):

@@ -74,3 +74,11 @@ def search() -> Any:
     limit = whole("limit", 5, "a whole number from 1 to 10")
     results = services.search.find(request.args.get("q"), limit, g.client_ip)
     return jsonify(results=[r.as_dict() for r in results])
+
+
+@api.post("/sessions/<sid>/handoff")
+def handoff(sid: str) -> Any:
+    """Count a "Contact support" link the widget showed (offered) or the reader opened
+    (followed)."""
+    _chat().handoff(sid, json_body().get("event"))
+    return "", 204

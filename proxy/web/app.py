@@ -20,6 +20,7 @@ from proxy.upstream.errors import UpstreamError
 from proxy.web import mcp, security
 from proxy.web.admin import admin
 from proxy.web.api import api
+from proxy.web.console import console
 from proxy.web.errors import ApiError
 from proxy.web.pages import web
 from proxy.web.ws import SERVER_OPTIONS, Connections, events_bp, sock
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, with_worker: bool = False) -
     security.install(app, settings)
     app.register_blueprint(api)
     app.register_blueprint(admin)
+    app.register_blueprint(console)
     app.register_blueprint(web)
     app.register_blueprint(events_bp)
     mcp.install(app)

@@ -136,6 +136,169 @@ FEEDBACK_EXPORT = {
     },
 }
 ADMIN = [{"adminToken": []}]
+STRING = {"type": "string"}
+SOURCES = {
+    "type": "array",
+    "items": {"type": "object", "properties": {"title": STRING, "url": STRING}},
+}
+OVERVIEW = {
+    "type": "object",
+    "required": [
+        "since",
+        "questions",
+        "per_day",
+        "answers",
+        "feedback",
+        "top_pages",
+        "answer_seconds",
+        "today",
+        "handoff",
+        "settings",
+    ],
+    "properties": {
+        "since": STRING,
+        "questions": COUNT,
+        "per_day": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["date", "questions"],
+                "properties": {"date": STRING, "questions": COUNT},
+            },
+        },
+        "answers": {
+            "type": "object",
+            "required": ["answered", "uncovered", "failed", "pending"],
+            "additionalProperties": COUNT,
+        },
+        "feedback": {"type": "object", "properties": {"up": COUNT, "down": COUNT}},
+        "top_pages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["url", "title", "count"],
+                "properties": {"url": STRING, "title": STRING, "count": COUNT},
+            },
+        },
+        "answer_seconds": {
+            "type": "object",
+            "properties": {
+                "p50": {"type": ["number", "null"]},
+                "p95": {"type": ["number", "null"]},
+            },
+        },
+        "today": {"type": "object", "additionalProperties": COUNT},
+        "handoff": {"type": "object", "properties": {"offered": COUNT, "followed": COUNT}},
+        "settings": {
+            "type": "object",
+            "properties": {"retention_days": COUNT, "handoff": {"type": "boolean"}},
+        },
+    },
+}
+GAP_QUESTION = {
+    "type": "object",
+    "required": ["text", "reason", "asked_at", "comment", "conversation", "answer"],
+    "properties": {
+        "text": STRING,
+        "reason": {"enum": ["uncovered", "disliked"]},
+        "comment": STRING,
+        "asked_at": STRING,
+        "conversation": {"type": "string", "description": "console id of the conversation"},
+        "answer": STRING,
+    },
+}
+GAPS = {
+    "type": "object",
+    "required": ["since", "groups"],
+    "properties": {
+        "since": STRING,
+        "groups": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "label", "count", "questions"],
+                "properties": {
+                    "id": STRING,
+                    "label": STRING,
+                    "count": COUNT,
+                    "first_asked": STRING,
+                    "last_asked": STRING,
+                    "reasons": {"type": "object", "additionalProperties": COUNT},
+                    "resolved": {"type": "boolean"},
+                    "resolved_at": {"type": ["string", "null"]},
+                    "questions": {"type": "array", "items": GAP_QUESTION},
+                },
+            },
+        },
+    },
+}
+CONVERSATIONS = {
+    "type": "object",
+    "required": ["total", "conversations"],
+    "properties": {
+        "total": COUNT,
+        "conversations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "started_at", "last_at", "questions", "first_question"],
+                "properties": {
+                    "id": STRING,
+                    "started_at": STRING,
+                    "last_at": STRING,
+                    "questions": COUNT,
+                    "first_question": STRING,
+                    "uncovered": COUNT,
+                    "disliked": COUNT,
+                    "failed": COUNT,
+                },
+            },
+        },
+    },
+}
+TRANSCRIPT = {
+    "type": "object",
+    "required": ["id", "started_at", "messages"],
+    "properties": {
+        "id": STRING,
+        "started_at": STRING,
+        "messages": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "role", "text", "status", "sources", "created_at", "feedback"],
+                "properties": {
+                    "id": COUNT,
+                    "role": {"enum": ["user", "assistant"]},
+                    "text": STRING,
+                    "status": {"enum": ["pending", "streaming", "done", "error"]},
+                    "sources": SOURCES,
+                    "created_at": STRING,
+                    "feedback": {
+                        "oneOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "rating": {"enum": ["up", "down"]},
+                                    "comment": STRING,
+                                },
+                            },
+                        ]
+                    },
+                },
+            },
+        },
+    },
+}
+DAYS = {
+    "name": "days",
+    "in": "query",
+    "required": False,
+    "description": "how many days back, today included (default 30)",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 366},
+}
+GROUP_ID = {"name": "group_id", "in": "path", "required": True, "schema": STRING}
 
 
 def _question(max_chars: int) -> dict[str, Any]:
@@ -157,6 +320,129 @@ def _admin_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "usage figures", "content": _json(STATS)},
                     **_errors(401, 403, 404, 503),
+                },
+            }
+        },
+        "/api/admin/overview": {
+            "get": {
+                "operationId": "adminOverview",
+                "security": ADMIN,
+                "parameters": [DAYS],
+                "responses": {
+                    "200": {"description": "the console's overview", "content": _json(OVERVIEW)},
+                    **_errors(400, 401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/admin/gaps": {
+            "get": {
+                "operationId": "adminGaps",
+                "security": ADMIN,
+                "parameters": [
+                    DAYS,
+                    {
+                        "name": "resolved",
+                        "in": "query",
+                        "required": False,
+                        "description": "1: include groups marked resolved",
+                        "schema": STRING,
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "gap groups", "content": _json(GAPS)},
+                    **_errors(400, 401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/admin/gaps/export": {
+            "get": {
+                "operationId": "adminGapsExport",
+                "security": ADMIN,
+                "parameters": [
+                    DAYS,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["csv", "markdown"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "open gap groups as a file",
+                        "content": {
+                            "text/csv": {"schema": STRING},
+                            "text/markdown": {"schema": STRING},
+                        },
+                    },
+                    **_errors(400, 401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/admin/gaps/{group_id}/resolve": {
+            "post": {
+                "operationId": "adminResolveGap",
+                "security": ADMIN,
+                "parameters": [GROUP_ID],
+                "responses": {
+                    "200": {
+                        "description": "marked resolved until its topic is asked again",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["id", "resolved_at"],
+                                "properties": {"id": STRING, "resolved_at": STRING},
+                            }
+                        ),
+                    },
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            },
+            "delete": {
+                "operationId": "adminReopenGap",
+                "security": ADMIN,
+                "parameters": [GROUP_ID],
+                "responses": {
+                    "204": {"description": "shown again"},
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            },
+        },
+        "/api/admin/conversations": {
+            "get": {
+                "operationId": "adminConversations",
+                "security": ADMIN,
+                "parameters": [
+                    *(
+                        {"name": n, "in": "query", "required": False, "schema": STRING}
+                        for n in ("uncovered", "disliked", "failed", "q")
+                    ),
+                    *(
+                        {
+                            "name": n,
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "format": "date"},
+                        }
+                        for n in ("from", "to")
+                    ),
+                    {"name": "limit", "in": "query", "required": False, "schema": COUNT},
+                    {"name": "offset", "in": "query", "required": False, "schema": COUNT},
+                ],
+                "responses": {
+                    "200": {"description": "conversations", "content": _json(CONVERSATIONS)},
+                    **_errors(400, 401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/admin/conversations/{cid}": {
+            "get": {
+                "operationId": "adminConversation",
+                "security": ADMIN,
+                "parameters": [{"name": "cid", "in": "path", "required": True, "schema": STRING}],
+                "responses": {
+                    "200": {"description": "the transcript", "content": _json(TRANSCRIPT)},
+                    **_errors(401, 403, 404, 429, 503),
                 },
             }
         },
@@ -363,6 +649,26 @@ def describe(max_question_chars: int) -> dict[str, Any]:
             },
             "/llms.txt": _text("llmsTxt", "the stored pages as an llms.txt index of links"),
             "/llms-full.txt": _text("llmsFullTxt", "every stored page's Markdown"),
+            "/api/sessions/{sid}/handoff": {
+                "post": {
+                    "operationId": "handoff",
+                    "parameters": [SID],
+                    "requestBody": {
+                        "required": True,
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["event"],
+                                "properties": {"event": {"enum": ["offered", "followed"]}},
+                            }
+                        ),
+                    },
+                    "responses": {
+                        "204": {"description": "counted"},
+                        **_errors(400, 403, 404, 415, 429, 503),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {"operationId": "health", "responses": {"200": {"description": "alive"}}}
             },

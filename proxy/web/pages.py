@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import json
 from collections.abc import Callable
 from importlib import resources
@@ -39,13 +40,22 @@ def embed() -> Any:
 @web.get("/widget/")
 def chat_page() -> Any:
     """The chat page the loader opens in an iframe."""
-    response = Response(_chat_page(), mimetype="text/html")
+    settings = current_app.extensions["docschat"].settings
+    response = Response(_with_handoff(_chat_page(), settings.handoff_url), mimetype="text/html")
     response.cache_control.no_cache = True
     response.add_etag()
     response.headers["Content-Security-Policy"] = chat_page_csp(
         current_app.extensions["docschat"].settings
     )
     return response.make_conditional(request)
+
+
+def _with_handoff(page: str, url: str) -> str:
+    """The chat page telling chat.js where "Contact support" leads (nothing when unset)."""
+    if not url:
+        return page
+    meta = f'<meta name="docschat-handoff" content="{html.escape(url, quote=True)}">'
+    return page.replace("</head>", meta + "\n</head>", 1)
 
 
 @functools.cache

@@ -42,6 +42,15 @@ def chat_page_csp(settings: Settings) -> str:
     )
 
 
+# The operator console: our own files only, never framed, and no way for data to become markup
+# (Trusted Types with no policy refuses every innerHTML-style assignment).
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; "
+    "object-src 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
+)
+
+
 def token_matches(given: str, secret: str) -> bool:
     """Compare a presented token with a secret in constant time (False when no secret is set)."""
     if not secret:

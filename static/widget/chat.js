@@ -271,6 +271,36 @@
     el.querySelectorAll(".fb").forEach((b, i) => {
       b.setAttribute("aria-pressed", String(m.feedback === (i ? "down" : "up")));
     });
+      offer(e);
+  }
+
+  // ---- hand-off: "Contact support" under an answer without a source or after a thumbs-down ----
+  const HANDOFF = (document.querySelector('meta[name="docschat-handoff"]') || {}).content || "";
+  function offer(e) {
+    const m = e.m;
+    const want = HANDOFF && m.role === "assistant" && m.status === "done" &&
+      (!(m.sources || []).length || m.feedback === "down");
+    const shown = e.el.querySelector(".handoff");
+    if (!want || shown) {
+      if (!want && shown) shown.remove();
+      return;
+    }
+    let q = e.el.previousElementSibling;
+    while (q && !q.classList.contains("user")) q = q.previousElementSibling;
+    const a = h("a", "handoff", "Contact support");
+    a.href = HANDOFF.split("{question}").join(encodeURIComponent(q ? q.textContent.trim() : ""));
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    a.addEventListener("click", () => handoff("followed"));
+    e.el.append(a);
+    if (!e.offered) {
+      e.offered = true;
+      handoff("offered");
+    }
+  }
+
+  function handoff(event) {
+    if (sid) api("POST", `/sessions/${enc(sid)}/handoff`, { event }).catch(() => {});
   }
 
   const THUMB = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M7 11v9H4v-9h3zm0 0 4-8a2 2 ' +

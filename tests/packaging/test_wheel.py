@@ -19,6 +19,7 @@ import pytest
 from tests.support import API_KEY, ROOT, free_port, wait_until
 
 WIDGET = ROOT / "static" / "widget"
+CONSOLE = ROOT / "static" / "admin"
 DOCS = ROOT / "docs"
 # What a source distribution of docschat holds (the build reads nothing else).
 SOURCES = ["pyproject.toml", "README.md", "proxy", "scraper", "emulator", "static", "docs"]
@@ -114,6 +115,8 @@ def test_the_wheel_carries_every_module_the_widget_and_the_docs(wheel: Path) -> 
                 assert module.relative_to(ROOT).as_posix() in names
     for asset in WIDGET.iterdir():
         assert f"proxy/web/widget/{asset.name}" in names
+    for asset in CONSOLE.iterdir():
+        assert f"proxy/web/console/{asset.name}" in names
     for page in DOCS.glob("*.md"):
         assert f"proxy/cli/demo_docs/{page.name}" in names
     assert "proxy/storage/migrations/script.py.mako" in names
@@ -141,9 +144,15 @@ def test_installed_serve_answers_the_widget_and_the_chat_page(
         DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
         OPENAI_API_KEY=API_KEY,
         OPENAI_BASE_URL=emulator.base_url,
+        DOCSCHAT_ADMIN_TOKEN="wheel-console-token-0123456789",
     )
     base = f"http://127.0.0.1:{port}"
     wait_until(lambda: _up(proc, log, "serving on"), timeout=60, every=0.2)
+    # The operator console's files come from the wheel too.
+    for asset in CONSOLE.iterdir():
+        name = "" if asset.name == "index.html" else asset.name
+        served = httpx.get(f"{base}/admin/{name}")
+        assert served.status_code == 200 and served.content == asset.read_bytes(), asset.name
 
     loader = httpx.get(f"{base}/widget.js")
     assert loader.status_code == 200
