@@ -339,7 +339,8 @@ class Worker:
         step_began = time.monotonic()
         if state.status == "completed" and state.answer is not None:
             answer = state.answer
-            rendered = render_answer(answer, self.store.pages(cited_files(answer)))
+            known = self.store.pages(cited_files(answer), answer.retrieved)
+            rendered = render_answer(answer, known)
             message = self.store.finish_done(
                 job,
                 rendered.text,
