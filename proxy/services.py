@@ -15,6 +15,7 @@ from proxy.answers.limits import Limits, make_counters
 from proxy.answers.messages import MessageReader
 from proxy.answers.worker import Worker
 from proxy.config import Settings
+from proxy.documents.sources import Resync
 from proxy.metrics import Metrics
 from proxy.setup import recorded
 from proxy.storage.db import CHANNEL_CONNECTIONS, Database
@@ -128,7 +129,17 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
         # A worker of its own warms up before claiming (scaled-out workers start under load);
         # a web process with the worker inside starts fast and pays on its first answer.
         warm = None if readers else (lambda: warm_sdk(settings))
-        worker = Worker(settings, store, events, upstreams, limits, metrics, warm=warm)
+        resync = Resync(settings, db, store.owner) if settings.sync_interval > 0 else None
+        worker = Worker(
+            settings,
+            store,
+            events,
+            upstreams,
+            limits,
+            metrics,
+            warm=warm,
+            resync=resync.run_due if resync is not None else None,
+        )
     queue = JobQueue(events.notify_job, worker.wake if worker is not None else None)
     chat = Chat(settings, db, events, limits, queue, reader)
     listener = channel.listener(

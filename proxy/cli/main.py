@@ -22,7 +22,13 @@ from typing import Any
 from emulator.options import EmulatorOptions
 from emulator.server import serve as serve_emulator
 from proxy import metrics_dir
-from proxy.cli.scrape import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
+from proxy.cli.scrape import (
+    add_docs_arguments,
+    add_scrape_arguments,
+    run_docs,
+    run_scrape,
+    run_sources,
+)
 from proxy.config import (
     SettingError,
     Settings,
@@ -254,6 +260,12 @@ def parser() -> argparse.ArgumentParser:
     add_scrape_arguments(p)
     p = command("docs", "list the stored documentation pages", run_docs)
     add_docs_arguments(p)
+    p = command(
+        "sources",
+        "every recorded source (site or folder) with its last sync, pages, size and error",
+        run_sources,
+    )
+    add_docs_arguments(p)
 
     p = command(
         "settings",
@@ -305,8 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear line for the operator, never a traceback
         # Loaded already when an upstream error can happen; imported here so that commands
         # which never talk upstream do not load the openai SDK (see the module docstring).
-        from proxy.cli.failures import upstream_failure
         from proxy.upstream.errors import UpstreamError
+        from proxy.upstream.failures import upstream_failure
 
         if isinstance(exc, UpstreamError):
             print(f"docschat: {upstream_failure(exc, settings)}", file=sys.stderr)
