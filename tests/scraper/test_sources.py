@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from proxy.cli.main import parser
-from proxy.config import Settings, SettingError
+from proxy.config import SettingError, Settings
 from proxy.documents.sources import Resync
 from proxy.storage.db import Database
 from tests.scraper.conftest import Site, doc_page
@@ -112,7 +112,7 @@ def test_the_worker_resyncs_a_folder_on_its_schedule(tmp_path: Path, emulator, c
     assert (recorded["kind"], recorded["base_url"], recorded["pages"]) == ("folder", base, 2)
     assert recorded["location"] == str(docs.resolve())
     code, out, _ = command(capsys, settings, "sources")
-    assert "scheduled re-sync: off" in out
+    assert code == 0 and "scheduled re-sync: off" in out
 
     (docs / "setup.md").write_text("# Setup\n\nSetup now takes two commands and coffee.\n")
     live = Live(live_env(db_url, emulator, DOCSCHAT_SYNC_INTERVAL="1s"), emulator)
