@@ -15,7 +15,6 @@ from proxy.answers.limits import Limits, make_counters
 from proxy.answers.messages import MessageReader
 from proxy.answers.worker import Worker
 from proxy.config import Settings
-from proxy.documents.sources import Resync
 from proxy.metrics import Metrics
 from proxy.setup import recorded
 from proxy.storage.db import CHANNEL_CONNECTIONS, Database
@@ -129,7 +128,13 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
         # A worker of its own warms up before claiming (scaled-out workers start under load);
         # a web process with the worker inside starts fast and pays on its first answer.
         warm = None if readers else (lambda: warm_sdk(settings))
-        resync = Resync(settings, db, store.owner) if settings.sync_interval > 0 else None
+        resync = None
+        if settings.sync_interval > 0:
+            # Imported only here: the crawl stack (lxml, BeautifulSoup, the extractors) is slow
+            # to import, and only a worker that re-syncs sources needs it.
+            from proxy.documents.sources import Resync
+
+            resync = Resync(settings, db, store.owner)
         worker = Worker(
             settings,
             store,
