@@ -215,6 +215,7 @@ class Run:
     settings: dict[str, Any]
     message: Message | None = None
     results: tuple[Citation, ...] = ()  # what the run's file search found, best first
+    step_content: bool = False  # created with include[]: its streamed steps carry result text
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -451,7 +452,7 @@ def _plan(run: Run, thread: Thread | None) -> list[Event]:
     if m is not None and job.token_times:
         t0 = job.token_times[0]
         if searched:
-            done = step_obj(run, "search", job.start_at, ended=t0)
+            done = step_obj(run, "search", job.start_at, ended=t0, content=run.step_content)
             events.append(Event(t0, "thread.run.step.completed", done))
         writing = step_obj(run, "answer", t0)
         events.append(Event(t0, "thread.run.step.created", writing))
@@ -646,6 +647,7 @@ def _start_run(
         word_count(instructions, history, passages),
         settings,
         results=reply.results if _store_ids(assistant, thread, tools) else (),
+        step_content=_wants_content(),
     )
     if job.token_times:
         run.message = Message(

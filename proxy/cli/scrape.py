@@ -318,7 +318,7 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
         folder = FolderOptions(
             args.base_url, args.url_style, options.include, options.exclude, options.max_pages
         )
-    spec = spec_of(args.url, options, folder)
+    spec = spec_of(args.url, options, folder, upload=not args.no_upload)
     db: Database | None = None
     try:
         try:

@@ -68,9 +68,12 @@ class SourceSpec:
         return FolderOptions(self.base_url, style, c.include, c.exclude, c.max_pages)
 
 
-def spec_of(location: str, options: CrawlOptions, folder: FolderOptions | None) -> SourceSpec:
+def spec_of(
+    location: str, options: CrawlOptions, folder: FolderOptions | None, *, upload: bool = True
+) -> SourceSpec:
     """The record of a scrape's source: folders by absolute path, with their options."""
     recorded: dict[str, Any] = {
+        "upload": upload,
         "max_pages": options.max_pages,
         "include": list(options.include),
         "exclude": list(options.exclude),
@@ -189,6 +192,7 @@ class Resync:
             self.settings,
             self.db,
             spec.crawl_options(),
+            upload=bool(spec.options.get("upload", True)),
             folder=spec.folder_options(),
         )
 

@@ -88,7 +88,7 @@ class AssistantsUpstream:
         """Start a run on the thread."""
         with translated("start run"):
             run = self.client.beta.threads.runs.create(
-                **self._run_request(thread_id, question, metadata)
+                **self._run_request(thread_id, question, metadata), include=[RESULT_CONTENT]
             )
         return Begun(thread_id, run.id)
 
@@ -100,7 +100,10 @@ class AssistantsUpstream:
         with translated("stream run"):
             events = raw.opened(
                 runs.with_streaming_response.create(
-                    stream=True, **self._run_request(thread_id, question, metadata)
+                    stream=True,
+                    # The file search step's completion event then carries the chunks' text.
+                    include=[RESULT_CONTENT],
+                    **self._run_request(thread_id, question, metadata),
                 )
             )
         return self._events(events)
@@ -108,6 +111,7 @@ class AssistantsUpstream:
     def _events(self, events: Iterator[raw.Event]) -> Iterator[StreamEvent]:
         """Begun on run creation, Delta per text fragment, Ended with the final messages."""
         messages: list[dict[str, Any]] = []
+        found: dict[str, list[str]] = {}
         with translated("stream run"):
             for name, data in events:
                 if name == "thread.run.created":
@@ -122,12 +126,13 @@ class AssistantsUpstream:
                 elif name.startswith("thread.run.step."):
                     # A step's status is not the run's: the file search step "completes"
                     # before the answer is written.
+                    if name == "thread.run.step.completed":
+                        _collect(data, found)
                     continue
                 elif name.startswith("thread.run.") and data.get("status") not in RUNNING:
                     status = data["status"]
                     answer = None
                     if status == "completed":
-                        found = self._retrieved(data["thread_id"], data["id"])
                         answer = _answer(messages, data["id"], found)
                     yield Ended(RunState(status, answer, _tokens(data)))
                     return
@@ -165,17 +170,7 @@ class AssistantsUpstream:
             )
         found: dict[str, list[str]] = {}
         for step in page.get("data") or []:
-            for call in (step.get("step_details") or {}).get("tool_calls") or []:
-                if call.get("type") != "file_search":
-                    continue
-                for hit in (call.get("file_search") or {}).get("results") or []:
-                    text = "".join(
-                        part.get("text") or ""
-                        for part in hit.get("content") or []
-                        if part.get("type") == "text"
-                    )
-                    if hit.get("file_id") and text:
-                        found.setdefault(hit["file_id"], []).append(text)
+            _collect(step, found)
         return found
 
     def cancel(self, thread_id: str, run_id: str) -> RunState:
@@ -200,6 +195,21 @@ class AssistantsUpstream:
 def _tokens(run: dict[str, Any]) -> int:
     """Tokens a run used, as its usage reports them (0 before it ends)."""
     return int((run.get("usage") or {}).get("total_tokens") or 0)
+
+
+def _collect(step: dict[str, Any], found: dict[str, list[str]]) -> None:
+    """Add the text of a run step's file search results to `found` (file id -> texts)."""
+    for call in (step.get("step_details") or {}).get("tool_calls") or []:
+        if call.get("type") != "file_search":
+            continue
+        for hit in (call.get("file_search") or {}).get("results") or []:
+            text = "".join(
+                part.get("text") or ""
+                for part in hit.get("content") or []
+                if part.get("type") == "text"
+            )
+            if hit.get("file_id") and text:
+                found.setdefault(hit["file_id"], []).append(text)
 
 
 def _answer(

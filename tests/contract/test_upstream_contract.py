@@ -83,6 +83,9 @@ def test_assistants_run_steps_are_listed_with_their_results_content_within_the_d
     up = AssistantsUpstream(literal, literal, "asst_contract")
     # poll() and a stream's end list the run's steps asking for the file search results' text.
     assert isinstance(accepted(lambda: up._retrieved("thread_1", "run_1")), dict)
+    # Runs are started with the same include[], so a streamed search step carries the text.
+    assert accepted(lambda: up.begin("thread_1", "How do I install it?", META)).run_id
+    accepted(lambda: up.stream("thread_1", "And then?", META))
     bad = httpx.get(
         f"{steady_url}/threads/thread_1/runs/run_1/steps",
         params={"include[]": "step_details.everything"},
