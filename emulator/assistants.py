@@ -9,7 +9,15 @@ from flask import Blueprint, Response, request
 
 from emulator.errors import invalid, not_found
 from emulator.faults import RUN_KINDS, STREAM_KINDS, stream_break
-from emulator.search import NOT_FOUND, Answer, Segment, answer, scripted, split_tokens
+from emulator.search import (
+    NOT_FOUND,
+    Answer,
+    Citation,
+    Segment,
+    answer,
+    scripted,
+    split_tokens,
+)
 from emulator.state import json_body, new_id, now, paginate, state, word_count
 from emulator.timeline import Chunk, Event, Job, pump
 from emulator.validation import (
@@ -206,6 +214,8 @@ class Run:
     prompt_tokens: int
     settings: dict[str, Any]
     message: Message | None = None
+    results: tuple[Citation, ...] = ()  # what the run's file search found, best first
+    step_content: bool = False  # created with include[]: its streamed steps carry result text
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -319,16 +329,45 @@ def run_obj(run: Run, at: float, status: str | None = None) -> dict[str, Any]:
     return obj
 
 
-def step_obj(run: Run, kind: str, created: float, ended: float | None = None) -> dict[str, Any]:
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+RANKING = {"ranker": "default_2024_08_21", "score_threshold": 0.0}
+
+
+def _search_details(run: Run, done: bool, content: bool) -> dict[str, Any]:
+    """A file search step's details: once done, its ranked results (their text if asked for)."""
+    search: dict[str, Any] = {}
+    if done:
+        results = []
+        for hit in run.results:
+            result: dict[str, Any] = {
+                "file_id": hit.file_id,
+                "file_name": hit.filename,
+                "score": hit.score,
+            }
+            if content:
+                result["content"] = [{"type": "text", "text": hit.text}]
+            results.append(result)
+        search = {"ranking_options": dict(RANKING), "results": results}
+    call = {"id": f"call_{run.id[4:]}", "type": "file_search", "file_search": search}
+    return {"type": "tool_calls", "tool_calls": [call]}
+
+
+def step_obj(
+    run: Run,
+    kind: str,
+    created: float,
+    ended: float | None = None,
+    *,
+    status: str | None = None,
+    content: bool = False,
+) -> dict[str, Any]:
     """A run step: the file search ("search") or the writing of the answer ("answer")."""
     if kind == "search":
-        details: dict[str, Any] = {
-            "type": "tool_calls",
-            "tool_calls": [{"id": f"call_{run.id[4:]}", "type": "file_search", "file_search": {}}],
-        }
+        details = _search_details(run, ended is not None and status is None, content)
     else:
         message_id = run.message.id if run.message is not None else ""
         details = {"type": "message_creation", "message_creation": {"message_id": message_id}}
+    status = status or ("completed" if ended is not None else "in_progress")
     return {
         "id": f"step_{kind}_{run.id[4:]}",
         "object": "thread.run.step",
@@ -337,16 +376,61 @@ def step_obj(run: Run, kind: str, created: float, ended: float | None = None) ->
         "thread_id": run.thread_id,
         "run_id": run.id,
         "type": details["type"],
-        "status": "completed" if ended is not None else "in_progress",
+        "status": status,
         "step_details": details,
         "last_error": None,
-        "expired_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": int(ended) if ended is not None else None,
+        "expired_at": int(ended) if status == "expired" and ended is not None else None,
+        "cancelled_at": int(ended) if status == "cancelled" and ended is not None else None,
+        "failed_at": int(ended) if status == "failed" and ended is not None else None,
+        "completed_at": int(ended) if status == "completed" and ended is not None else None,
         "metadata": {},
         "usage": None,
     }
+
+
+def run_steps(run: Run, at: float, content: bool) -> list[dict[str, Any]]:
+    """The run's steps as of `at`, oldest first, as the run-steps endpoints show them."""
+    job = run.job
+    steps: list[dict[str, Any]] = []
+    ended = job.terminal_time(at)
+    outcome = job.status(at)
+    # A step cut short ends as its run did; a run step knows no "incomplete".
+    cut_short = {"cancelled": "cancelled", "expired": "expired"}.get(outcome, "failed")
+    first = job.first_token_time(at)
+    if any(t.get("type") == "file_search" for t in run.tools) and at >= job.start_at:
+        if ended is not None and job.outcome in ("failed", "expired") and first is None:
+            search_end: float | None = ended
+            status: str | None = cut_short
+        elif first is not None:
+            search_end, status = first, None
+        elif ended is not None:
+            search_end, status = ended, cut_short
+        else:
+            search_end, status = None, None
+        steps.append(
+            step_obj(run, "search", job.start_at, search_end, status=status, content=content)
+        )
+    if run.message is not None and first is not None:
+        if ended is None:
+            steps.append(step_obj(run, "answer", first))
+        elif outcome == "completed":
+            steps.append(step_obj(run, "answer", first, ended))
+        else:
+            steps.append(step_obj(run, "answer", first, ended, status=cut_short))
+    return steps
+
+
+def _wants_content() -> bool:
+    """Whether the request's include[] asks for the file search results' text (400 on others)."""
+    asked = request.args.getlist("include[]") + request.args.getlist("include")
+    for value in asked:
+        if value != RESULT_CONTENT:
+            raise invalid(
+                f"Invalid value: '{value}'. Supported values are: '{RESULT_CONTENT}'.",
+                param="include[]",
+                code="invalid_value",
+            )
+    return bool(asked)
 
 
 def _plan(run: Run, thread: Thread | None) -> list[Event]:
@@ -368,7 +452,7 @@ def _plan(run: Run, thread: Thread | None) -> list[Event]:
     if m is not None and job.token_times:
         t0 = job.token_times[0]
         if searched:
-            done = step_obj(run, "search", job.start_at, ended=t0)
+            done = step_obj(run, "search", job.start_at, ended=t0, content=run.step_content)
             events.append(Event(t0, "thread.run.step.completed", done))
         writing = step_obj(run, "answer", t0)
         events.append(Event(t0, "thread.run.step.created", writing))
@@ -562,6 +646,8 @@ def _start_run(
         job,
         word_count(instructions, history, passages),
         settings,
+        results=reply.results if _store_ids(assistant, thread, tools) else (),
+        step_content=_wants_content(),
     )
     if job.token_times:
         run.message = Message(
@@ -820,3 +906,24 @@ def cancel_run(thread_id: str, run_id: str) -> Any:
         run.job.cancel(at, [])
         run.job.tail = _cancel_tail(run, at)
         return run_obj(run, at, status="cancelling")
+
+
+@bp.get("/v1/threads/<thread_id>/runs/<run_id>/steps")
+def list_run_steps(thread_id: str, run_id: str) -> Any:
+    """List a run's steps; include[] asks for the text of the file search results."""
+    content = _wants_content()
+    with state().lock:
+        at = now()
+        steps = run_steps(_run(thread_id, run_id), at, content)
+        return paginate(steps, lambda s: s["id"], dict, request.args)
+
+
+@bp.get("/v1/threads/<thread_id>/runs/<run_id>/steps/<step_id>")
+def get_run_step(thread_id: str, run_id: str, step_id: str) -> Any:
+    """Retrieve one run step (include[] as for the list)."""
+    content = _wants_content()
+    with state().lock:
+        for step in run_steps(_run(thread_id, run_id), now(), content):
+            if step["id"] == step_id:
+                return step
+    raise not_found("run step", step_id)

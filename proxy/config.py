@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
@@ -103,6 +104,21 @@ def _redis_url(raw: str) -> str:
             "a Redis URL: redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://... or unix://PATH"
         ) from None
     return raw.strip()
+
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(raw: str) -> float:
+    """Seconds, or a number with a unit (`90s`, `15m`, `6h`, `1d`); 0 or empty means off."""
+    text = raw.strip().lower()
+    if text in ("", "off"):
+        return 0.0
+    match = DURATION.match(text)
+    if not match:
+        raise ValueError("seconds or a duration such as 90s, 15m, 6h or 1d; 0 turns it off")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
 def _setting(
@@ -226,6 +242,13 @@ class Settings:
         1.0,
         "Seconds between worker sweeps when nothing is due sooner.",
         above=0,
+    )
+    sync_interval: float = _setting(
+        "DOCSCHAT_SYNC_INTERVAL",
+        0.0,
+        "How often the worker re-syncs every recorded source (seconds, or 90s, 15m, 6h, 1d); "
+        "0 turns scheduled re-syncs off.",
+        read=_duration,
     )
     answer_deadline: float = _setting(
         "DOCSCHAT_ANSWER_DEADLINE",

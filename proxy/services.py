@@ -143,7 +143,23 @@ def build(settings: Settings, *, with_worker: bool, readers: bool = True) -> Ser
         # A worker of its own warms up before claiming (scaled-out workers start under load);
         # a web process with the worker inside starts fast and pays on its first answer.
         warm = None if readers else (lambda: warm_sdk(settings))
-        worker = Worker(settings, store, events, upstreams, limits, metrics, warm=warm)
+        resync = None
+        if settings.sync_interval > 0:
+            # Imported only here: the crawl stack (lxml, BeautifulSoup, the extractors) is slow
+            # to import, and only a worker that re-syncs sources needs it.
+            from proxy.documents.sources import Resync
+
+            resync = Resync(settings, db, store.owner)
+        worker = Worker(
+            settings,
+            store,
+            events,
+            upstreams,
+            limits,
+            metrics,
+            warm=warm,
+            resync=resync.run_due if resync is not None else None,
+        )
     queue = JobQueue(events.notify_job, worker.wake if worker is not None else None)
     chat = Chat(settings, db, events, limits, queue, reader)
     listener = channel.listener(

@@ -12,6 +12,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from scraper.crawl import CrawlError, CrawlReport, PageResult, Scope, normalize_url
 from scraper.extract import MIN_TEXT_CHARS, Extracted, content_hash, extract
+from scraper.sections import add_anchors, without_anchor
 
 MARKDOWN_SUFFIXES = (".md", ".mdx", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
@@ -122,8 +123,9 @@ def read_markdown(source: str, relative: PurePosixPath, options: FolderOptions) 
     if relative.suffix.lower() == ".mdx":
         body = strip_mdx(body)
     heading = ATX_HEADING.search(body)
-    title = title or (heading.group(1).strip() if heading else "") or relative.stem
-    body = body.strip() + "\n"
+    title = title or (without_anchor(heading.group(1)) if heading else "") or relative.stem
+    # Headings keep the anchors the published site gives them, so answers can link to sections.
+    body = add_anchors(body.strip()) + "\n"
     text = _absolute_links(
         body, _source_url(relative, options.base_url), options.base_url, options.url_style
     )

@@ -12,6 +12,7 @@ from sqlalchemy import Select, Update, and_, bindparam, case, exists, func, or_,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from proxy.documents.sections import first_section
 from proxy.storage.db import Database
 from proxy.storage.models import (
     ACTIVE_JOB_STATES,
@@ -308,17 +309,30 @@ class JobStore:
                 return None
             return message
 
-    def pages(self, file_ids: Sequence[str]) -> Mapping[str, tuple[str, str]]:
-        """(title, url) of the stored pages that upstream files hold, by file id."""
+    def pages(
+        self, file_ids: Sequence[str], retrieved: Mapping[str, Sequence[str]] | None = None
+    ) -> Mapping[str, tuple[str, str, str]]:
+        """(title, url, section) of the stored pages that upstream files hold, by file id: the
+        url ends in `#anchor` (and section names it) when a retrieved chunk of the file can be
+        placed under one of the page's headings."""
         if not file_ids:
             return {}
+        retrieved = retrieved or {}
         with self.db.read() as s:
             rows = s.execute(
-                select(Document.file_id, Document.title, Document.url).where(
+                select(Document.file_id, Document.title, Document.url, Document.text).where(
                     Document.file_id.in_(file_ids)
                 )
             ).all()
-        return {f: (t or u, u) for f, t, u in rows}
+        found: dict[str, tuple[str, str, str]] = {}
+        for file_id, title, url, text in rows:
+            heading = first_section(text or "", retrieved.get(file_id) or ())
+            if heading is None:
+                found[file_id] = (title or url, url, "")
+            else:
+                page = url.split("#", 1)[0]
+                found[file_id] = (title or url, f"{page}#{heading.anchor}", heading.title)
+        return found
 
     # --- cleanups of cleared chats --------------------------------------------------------
 

@@ -82,10 +82,12 @@ def cited_files(answer: Answer) -> list[str]:
     return sorted({c.file_id for c in answer.citations})
 
 
-def render_answer(answer: Answer, known: Mapping[str, tuple[str, str]]) -> Rendered:
-    """Turn citations into numbered links to their pages (`known`: file id -> (title, url) of
-    the stored pages; the upstream's own names stand in for pages not stored here)."""
-    pages = {**answer.pages, **known}
+def render_answer(answer: Answer, known: Mapping[str, tuple[str, str, str]]) -> Rendered:
+    """Turn citations into numbered links to their pages (`known`: file id -> (title, url,
+    section) of the stored pages, the url ending in the section's `#anchor` when one is known;
+    the upstream's own names stand in for pages not stored here)."""
+    pages = {fid: (title, url, "") for fid, (title, url) in answer.pages.items()}
+    pages.update(known)
     sources: list[dict[str, str]] = []
     numbers: dict[str, int] = {}
     pieces: list[str] = []
@@ -93,11 +95,14 @@ def render_answer(answer: Answer, known: Mapping[str, tuple[str, str]]) -> Rende
     for cite in sorted(answer.citations, key=lambda c: (c.start, c.end)):
         if cite.start < at:
             continue
-        title, url = pages.get(cite.file_id, (cite.filename or "Source", ""))
+        title, url, section = pages.get(cite.file_id, (cite.filename or "Source", "", ""))
         key = url or cite.file_id
         if key not in numbers:
             numbers[key] = len(sources) + 1
-            sources.append({"title": title, "url": url})
+            source = {"title": title, "url": url}
+            if section:
+                source["section"] = section
+            sources.append(source)
         n = numbers[key]
         pieces.append(answer.text[at : cite.start].rstrip(" "))
         pieces.append(f" [\\[{n}\\]]({url})" if url else f" \\[{n}\\]")

@@ -57,6 +57,7 @@ class Worker:
         metrics: Metrics,
         *,
         warm: Callable[[], None] | None = None,
+        resync: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,6 +66,7 @@ class Worker:
         self.limits = limits
         self.metrics = metrics
         self.warm = warm
+        self.resync = resync  # re-syncs the recorded sources that are due (when scheduled)
         self.timing = Timing(settings)
         self.pool = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="answer")
         self.scheduler = BackgroundScheduler(
@@ -108,6 +110,17 @@ class Worker:
                 id="retention",
                 next_run_time=datetime.now().astimezone() + timedelta(seconds=1),
             )
+        if self.resync is not None and self.settings.sync_interval > 0:
+            # Looked at often (claims make a source synced once per interval, by one process)
+            # so a due source waits at most a minute; one look at a time, as syncs can be long.
+            self.scheduler.add_job(
+                self._resync,
+                "interval",
+                seconds=min(self.settings.sync_interval, 60.0),
+                id="resync",
+                next_run_time=datetime.now().astimezone(),
+                max_instances=1,
+            )
         if due is not None:
             self.look_at(due)
         if self.warm is not None:
@@ -120,6 +133,14 @@ class Worker:
             except ImportError:
                 log.warning("could not load the upstream client ahead of answers", exc_info=True)
         self.scheduler.start()
+
+    def _resync(self) -> None:
+        """Re-sync the due sources; a failure is logged and the next look tries again."""
+        assert self.resync is not None
+        try:
+            self.resync()
+        except Exception:
+            log.exception("scheduled re-sync failed")
 
     def stop(self) -> None:
         """Stop scheduling and wait for running work to end."""
@@ -364,7 +385,8 @@ class Worker:
         step_began = time.monotonic()
         if state.status == "completed" and state.answer is not None:
             answer = state.answer
-            rendered = render_answer(answer, self.store.pages(cited_files(answer)))
+            known = self.store.pages(cited_files(answer), answer.retrieved)
+            rendered = render_answer(answer, known)
             message = self.store.finish_done(
                 job,
                 rendered.text,

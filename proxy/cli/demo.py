@@ -21,8 +21,8 @@ from werkzeug.serving import make_server
 
 from emulator.options import EmulatorOptions
 from emulator.server import serve_in_thread
-from proxy.cli.scrape import scrape_site
 from proxy.config import Settings
+from proxy.documents.scrape import scrape_site
 from proxy.storage.db import Database
 from proxy.web.app import create_app
 

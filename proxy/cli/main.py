@@ -23,7 +23,13 @@ from emulator.options import EmulatorOptions
 from emulator.server import serve as serve_emulator
 from proxy import metrics_dir
 from proxy.cli.report import add_report_arguments, run_report
-from proxy.cli.scrape import add_docs_arguments, add_scrape_arguments, run_docs, run_scrape
+from proxy.cli.scrape import (
+    add_docs_arguments,
+    add_scrape_arguments,
+    run_docs,
+    run_scrape,
+    run_sources,
+)
 from proxy.config import (
     SettingError,
     Settings,
@@ -306,6 +312,13 @@ def parser() -> argparse.ArgumentParser:
     add_report_arguments(p)
 
     p = command(
+        "sources",
+        "every recorded source (site or folder) with its last sync, pages, size and error",
+        run_sources,
+    )
+    add_docs_arguments(p)
+
+    p = command(
         "settings",
         "every setting with its default and current value (secrets masked)",
         _settings,
@@ -355,8 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear line for the operator, never a traceback
         # Loaded already when an upstream error can happen; imported here so that commands
         # which never talk upstream do not load the openai SDK (see the module docstring).
-        from proxy.cli.failures import upstream_failure
         from proxy.upstream.errors import UpstreamError
+        from proxy.upstream.failures import upstream_failure
 
         if isinstance(exc, UpstreamError):
             print(f"docschat: {upstream_failure(exc, settings)}", file=sys.stderr)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from collections import Counter
-from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -20,24 +17,27 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from proxy.config import Settings
-from proxy.documents.sync import (
-    SyncReport,
-    load_known,
-    load_not_pages,
-    remember_not_pages,
-    sync,
+from proxy.documents.scrape import (
+    ScrapeError,
+    _first_line,
+    exit_code,
+    scrape,
+)
+from proxy.documents.sources import (
+    SourceSpec,
+    listing,
+    problems,
+    record,
+    record_failure,
+    spec_of,
 )
 from proxy.storage.db import Database
 from proxy.storage.models import Document
-from scraper.crawl import CrawlError, CrawlOptions, CrawlReport, CrawlStats, crawl
-from scraper.folder import URL_STYLES, FolderOptions, read_folder
+from scraper.crawl import CrawlOptions, CrawlStats
+from scraper.folder import URL_STYLES, FolderOptions
 
 DEFAULT_MAX_PAGES = 5000
 DEFAULT_CONCURRENCY = 8
-
-
-class ScrapeError(Exception):
-    """A scrape that could not be done; its message is one line for the operator."""
 
 
 def _positive(value: str) -> int:
@@ -178,150 +178,6 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
 # --- the scrape -----------------------------------------------------------------------------
 
 
-def scrape(
-    url: str,
-    settings: Settings,
-    db: Database,
-    options: CrawlOptions,
-    *,
-    upload: bool = True,
-    dry_run: bool = False,
-    prune: bool = False,
-    progress: _Progress | None = None,
-    folder: FolderOptions | None = None,
-) -> dict[str, Any]:
-    """Crawl (or read `folder`), then store and upload; returns the summary.
-
-    Raises ScrapeError on failure.
-    """
-    # Imported here, not at the top: this module defines the flags every `docschat --help`
-    # reads, and the openai SDK would triple its time (see proxy/cli/main.py).
-    from proxy.cli.failures import upstream_failure
-    from proxy.upstream.errors import UpstreamError
-
-    began = time.monotonic()
-    knowledge = None
-    try:
-        if upload and not dry_run:
-            knowledge = _knowledge(settings, db)
-        known = load_known(db)
-        if folder is not None:
-            report = read_folder(Path(url), folder, known)
-        else:
-            not_pages = load_not_pages(db)
-            with _extract_pool() as pool:
-                report = crawl(
-                    url, options, known, progress.crawl if progress else None, pool, not_pages
-                )
-        if progress:
-            progress.done()
-        result = sync(
-            db,
-            report,
-            knowledge,
-            dry_run=dry_run,
-            prune=prune,
-            uploading=upload,
-            progress=progress.upload if progress else None,
-        )
-        if not dry_run:
-            remember_not_pages(db, report)
-        if progress:
-            progress.done()
-    except CrawlError as exc:
-        raise ScrapeError(str(exc)) from exc
-    except UpstreamError as exc:
-        raise ScrapeError(f"upstream error: {upstream_failure(exc, settings)}") from exc
-    except SQLAlchemyError as exc:
-        raise ScrapeError(f"database error: {type(exc).__name__}: {_first_line(exc)}") from exc
-    finally:
-        if progress:
-            progress.done()
-    return summarize(report, result, time.monotonic() - began, dry_run=dry_run, upload=upload)
-
-
-def _knowledge(settings: Settings, db: Database) -> Any:
-    """The upstream store, created or verified by setup (idempotent)."""
-    # Imported when used, for `docschat --help`'s sake: see scrape() above.
-    from proxy.setup import run_setup
-    from proxy.upstream.factory import make_client
-    from proxy.upstream.knowledge import Knowledge
-
-    recorded = run_setup(settings, db)
-    # Knowledge retries by itself and counts the retries; the SDK's own would hide them.
-    return Knowledge(make_client(settings, retries=0), recorded.vector_store_id)
-
-
-def _extract_pool() -> AbstractContextManager[Executor | None]:
-    """Worker processes for extraction when there are spare CPUs (started only when used)."""
-    cpus = os.cpu_count() or 1
-    if cpus < 2:
-        return nullcontext()
-    return ProcessPoolExecutor(max_workers=min(cpus, 4), mp_context=get_context("spawn"))
-
-
-def scrape_site(
-    url: str, settings: Settings, db: Database, *, map_sitemap: tuple[str, str] | None = None
-) -> dict[str, Any]:
-    """Crawl a site and sync it with upload (for the demo); returns the summary dict."""
-    return scrape(url, settings, db, CrawlOptions(map_sitemap=map_sitemap))
-
-
-def summarize(
-    report: CrawlReport, result: SyncReport, seconds: float, *, dry_run: bool, upload: bool
-) -> dict[str, Any]:
-    """The summary every output form is made from."""
-    stats = report.stats
-    skipped = [r for r in report.results if r.status == "skipped"]
-    failed = [r for r in report.results if r.status == "failed"]
-    return {
-        "url": report.start_url,
-        "scope": report.scope.origin + report.scope.prefix,
-        "dry_run": dry_run,
-        "upload": upload and not dry_run,
-        "pages": len(report.pages),
-        "found": stats.found,
-        "fetched": stats.fetched,
-        "not_modified": stats.not_modified,
-        "skipped": stats.skipped,
-        "failed": stats.failed,
-        "new": len(result.new),
-        "changed": len(result.changed),
-        "unchanged": result.unchanged,
-        "removed": len(result.removed),
-        "held": len(result.held),
-        "prune_needed": result.prune_needed,
-        "stored_before": result.stored_before,
-        "uploaded": result.uploaded,
-        "upload_failed": len(result.upload_failed),
-        "upload_retries": result.upload_retries,
-        "deleted_files": result.deleted_files,
-        "delete_failed": len(result.delete_failed),
-        "requests": stats.requests,
-        "bytes": stats.bytes,
-        "retries": stats.retries,
-        "truncated": report.truncated,
-        "seconds": round(seconds, 2),
-        "crawl_seconds": round(report.seconds, 2),
-        "sitemaps": report.sitemaps,
-        "notes": report.notes,
-        "skipped_pages": [{"url": r.url, "reason": r.reason} for r in skipped],
-        "failed_pages": [{"url": r.url, "reason": r.reason} for r in failed],
-        "upload_failures": [{"url": u, "reason": why} for u, why in result.upload_failed.items()],
-        "delete_failures": [{"file_id": f, "reason": w} for f, w in result.delete_failed.items()],
-        "removed_pages": result.removed,
-        "held_pages": result.held,
-    }
-
-
-def exit_code(summary: dict[str, Any]) -> int:
-    """0 when everything synced; 1 when the run finished with problems worth a look."""
-    problems = (
-        summary["failed"] + summary["upload_failed"] + summary["delete_failed"] + summary["held"]
-    )
-    return 1 if problems or summary["prune_needed"] else 0
-
-
 # --- output ---------------------------------------------------------------------------------
 
 
@@ -442,10 +298,6 @@ def _reason_kind(reason: str) -> str:
     return reason
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:300]
-
-
 def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
     """Run `docschat scrape`; every failure ends as one line on stderr and a non-zero exit."""
     options = CrawlOptions(
@@ -466,6 +318,7 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
         folder = FolderOptions(
             args.base_url, args.url_style, options.include, options.exclude, options.max_pages
         )
+    spec = spec_of(args.url, options, folder, upload=not args.no_upload)
     db: Database | None = None
     try:
         try:
@@ -484,7 +337,12 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
             progress=progress,
             folder=folder,
         )
+        if not args.dry_run:
+            # Recorded for `docschat sources` and the worker's scheduled re-syncs.
+            record(db, spec, problems(summary), summary["scope"])
     except ScrapeError as exc:
+        if db is not None and not args.dry_run and not str(exc).startswith("cannot open"):
+            _record_failure(db, spec, str(exc))
         return _fail(str(exc), args.json)
     finally:
         if db is not None:
@@ -494,6 +352,13 @@ def run_scrape(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_summary(summary))
     return exit_code(summary)
+
+
+def _record_failure(db: Database, spec: SourceSpec, error: str) -> None:
+    """Note a failed scrape on its recorded source (a source that never synced is not recorded:
+    a mistyped URL should not be retried on a schedule); a failing database loses only that."""
+    with contextlib.suppress(SQLAlchemyError):
+        record_failure(db, spec, error)
 
 
 def _upgrade_quietly(db: Database) -> None:
@@ -561,6 +426,55 @@ def run_docs(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(format_documents(docs))
     return 0
+
+
+def run_sources(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `docschat sources`: every recorded source with its last sync."""
+    try:
+        db = Database(settings.database_url)
+        try:
+            _upgrade_quietly(db)
+            sources = listing(db)
+        finally:
+            db.dispose()
+    except Exception as exc:
+        message = f"cannot read the database: {_first_line(exc)}"
+        if args.json:
+            print(json.dumps({"error": message}))
+        print(f"docschat sources: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(sources, indent=2))
+    else:
+        print(format_sources(sources, settings.sync_interval))
+    return 0
+
+
+def format_sources(sources: list[dict[str, Any]], interval: float) -> str:
+    """A plain table of recorded sources, then the schedule."""
+    if not sources:
+        return "no sources recorded yet; run `docschat scrape URL` (or PATH --base-url URL)"
+    header = ("LAST SYNC", "PAGES", "SIZE", "SOURCE", "ERROR")
+    rows = [
+        (
+            (s["last_sync"] or "never")[:16].replace("T", " "),
+            str(s["pages"]),
+            _size(s["bytes"]),
+            s["location"] + (f" -> {s['base_url']}" if s["base_url"] else ""),
+            s["error"] or "-",
+        )
+        for s in sources
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    out = []
+    for row in [header, *rows]:
+        cells = [
+            row[i].rjust(widths[i]) if i in (1, 2) else row[i].ljust(widths[i]) for i in range(4)
+        ]
+        out.append("  ".join([*cells, row[4]]).rstrip())
+    every = f"every {interval:g} s" if interval else "off (set DOCSCHAT_SYNC_INTERVAL)"
+    out.append(f"{_plural(len(sources), 'source')}; scheduled re-sync: {every}")
+    return "\n".join(out)
 
 
 def format_documents(docs: list[dict[str, Any]], *, width: int = 48) -> str:

@@ -1,4 +1,5 @@
-"""Typed SQLAlchemy 2.0 models: documents, sessions, threads, messages, answer jobs, settings."""
+"""Typed SQLAlchemy 2.0 models: documents, sources, sessions, threads, messages, answer jobs,
+settings."""
 
 from __future__ import annotations
 
@@ -112,6 +113,26 @@ class SkippedUrl(Base):
 def new_console_id() -> str:
     """A conversation's name in the operator console (never the reader's secret session id)."""
     return secrets.token_hex(8)
+
+
+class Source(Base):
+    """A site or local folder scraped once, with the options to scrape it again on a schedule."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # The start URL of a crawl, or the folder's absolute path.
+    location: Mapped[str] = mapped_column(String(2048), unique=True)
+    base_url: Mapped[str | None] = mapped_column(String(2048))  # a folder's published URL
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    # The process syncing it now, until when: one process of many does a given sync.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ChatSession(Base):

@@ -22,6 +22,8 @@ from proxy.upstream.base import (
 from proxy.upstream.errors import StreamBroken, translated
 
 RUNNING = {"queued", "in_progress", "cancelling"}
+# Run steps carry their file search results' text only when asked for it.
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 class AssistantsUpstream:
@@ -86,7 +88,7 @@ class AssistantsUpstream:
         """Start a run on the thread."""
         with translated("start run"):
             run = self.client.beta.threads.runs.create(
-                **self._run_request(thread_id, question, metadata)
+                **self._run_request(thread_id, question, metadata), include=[RESULT_CONTENT]
             )
         return Begun(thread_id, run.id)
 
@@ -98,7 +100,10 @@ class AssistantsUpstream:
         with translated("stream run"):
             events = raw.opened(
                 runs.with_streaming_response.create(
-                    stream=True, **self._run_request(thread_id, question, metadata)
+                    stream=True,
+                    # The file search step's completion event then carries the chunks' text.
+                    include=[RESULT_CONTENT],
+                    **self._run_request(thread_id, question, metadata),
                 )
             )
         return self._events(events)
@@ -106,6 +111,7 @@ class AssistantsUpstream:
     def _events(self, events: Iterator[raw.Event]) -> Iterator[StreamEvent]:
         """Begun on run creation, Delta per text fragment, Ended with the final messages."""
         messages: list[dict[str, Any]] = []
+        found: dict[str, list[str]] = {}
         with translated("stream run"):
             for name, data in events:
                 if name == "thread.run.created":
@@ -120,10 +126,14 @@ class AssistantsUpstream:
                 elif name.startswith("thread.run.step."):
                     # A step's status is not the run's: the file search step "completes"
                     # before the answer is written.
+                    if name == "thread.run.step.completed":
+                        _collect(data, found)
                     continue
                 elif name.startswith("thread.run.") and data.get("status") not in RUNNING:
                     status = data["status"]
-                    answer = _answer(messages, data["id"]) if status == "completed" else None
+                    answer = None
+                    if status == "completed":
+                        answer = _answer(messages, data["id"], found)
                     yield Ended(RunState(status, answer, _tokens(data)))
                     return
         raise StreamBroken("the run's stream ended early")
@@ -146,7 +156,22 @@ class AssistantsUpstream:
             page = raw.body(
                 messages.with_raw_response.list(thread_id, run_id=run_id, order="asc", limit=20)
             )
-        return RunState("completed", _answer(page["data"], run_id), _tokens(run))
+        found = self._retrieved(thread_id, run_id)
+        return RunState("completed", _answer(page["data"], run_id, found), _tokens(run))
+
+    def _retrieved(self, thread_id: str, run_id: str) -> dict[str, list[str]]:
+        """The text of the chunks the run's file search found, by file id, best first."""
+        steps = self.client.beta.threads.runs.steps
+        with translated("list run steps"):
+            page = raw.body(
+                steps.with_raw_response.list(
+                    run_id, thread_id=thread_id, include=[RESULT_CONTENT], order="asc", limit=20
+                )
+            )
+        found: dict[str, list[str]] = {}
+        for step in page.get("data") or []:
+            _collect(step, found)
+        return found
 
     def cancel(self, thread_id: str, run_id: str) -> RunState:
         """Cancel the run upstream."""
@@ -172,7 +197,24 @@ def _tokens(run: dict[str, Any]) -> int:
     return int((run.get("usage") or {}).get("total_tokens") or 0)
 
 
-def _answer(messages: list[dict[str, Any]], run_id: str) -> Answer:
+def _collect(step: dict[str, Any], found: dict[str, list[str]]) -> None:
+    """Add the text of a run step's file search results to `found` (file id -> texts)."""
+    for call in (step.get("step_details") or {}).get("tool_calls") or []:
+        if call.get("type") != "file_search":
+            continue
+        for hit in (call.get("file_search") or {}).get("results") or []:
+            text = "".join(
+                part.get("text") or ""
+                for part in hit.get("content") or []
+                if part.get("type") == "text"
+            )
+            if hit.get("file_id") and text:
+                found.setdefault(hit["file_id"], []).append(text)
+
+
+def _answer(
+    messages: list[dict[str, Any]], run_id: str, retrieved: dict[str, list[str]] | None = None
+) -> Answer:
     """Join the run's assistant messages into one answer with its file citations."""
     text = ""
     citations: list[Citation] = []
@@ -197,4 +239,4 @@ def _answer(messages: list[dict[str, Any]], run_id: str) -> Answer:
                             note["file_citation"]["file_id"],
                         )
                     )
-    return Answer(first_id or run_id, text, citations)
+    return Answer(first_id or run_id, text, citations, retrieved=retrieved or {})

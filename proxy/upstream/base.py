@@ -35,6 +35,9 @@ class Answer:
     # (title, url) of cited files as the upstream's search results name them, for pages the
     # local documents table does not know.
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The text of each chunk the file search retrieved, by file id, best first: it tells which
+    # section of a cited page the answer drew on.
+    retrieved: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -166,12 +166,15 @@ def _answer(response: dict[str, Any]) -> Answer:
     text = ""
     citations: list[Citation] = []
     pages: dict[str, tuple[str, str]] = {}
+    retrieved: dict[str, list[str]] = {}
     for item in response.get("output") or []:
         if item.get("type") == "file_search_call":
             for hit in item.get("results") or []:
                 attrs = hit.get("attributes") or {}
                 if hit.get("file_id") and isinstance(attrs.get("url"), str):
                     pages[hit["file_id"]] = (str(attrs.get("title") or attrs["url"]), attrs["url"])
+                if hit.get("file_id") and isinstance(hit.get("text"), str):
+                    retrieved.setdefault(hit["file_id"], []).append(hit["text"])
             continue
         if item.get("type") != "message":
             continue
@@ -186,4 +189,4 @@ def _answer(response: dict[str, Any]) -> Answer:
                 if note.get("type") == "file_citation":
                     at = offset + note["index"]
                     citations.append(Citation(at, at, note["file_id"], note.get("filename") or ""))
-    return Answer(response["id"], text, citations, pages)
+    return Answer(response["id"], text, citations, pages, retrieved)

@@ -41,7 +41,15 @@ MESSAGE = {
             "items": {
                 "type": "object",
                 "required": ["title", "url"],
-                "properties": {"title": {"type": "string"}, "url": {"type": "string"}},
+                "properties": {
+                    "title": {"type": "string"},
+                    # The url ends in #anchor when the cited text's section is known.
+                    "url": {"type": "string"},
+                    "section": {
+                        "type": "string",
+                        "description": "The heading of the cited section, when known",
+                    },
+                },
             },
         },
         "created_at": {"type": "string"},

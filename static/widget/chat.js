@@ -330,7 +330,7 @@
     for (const s of list) {
       const li = h("li");
       const url = safeUrl(s.url);
-      const title = s.title || s.url;
+      const title = (s.title || s.url) + (s.section ? " \u203a " + s.section : "");
       if (url) li.append(link(h("a", "", title), url));
       else li.append(title);
       ol.append(li);

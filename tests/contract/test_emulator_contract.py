@@ -41,3 +41,13 @@ def test_emulator_rejects_what_the_description_rejects(steady_url, emulator, met
         pytest.fail(f"emulator looked up ids before validating the body: {ours.text[:300]}")
     error = ours.json()["error"]
     assert error["type"] == "invalid_request_error" and error["message"]
+
+
+def test_emulator_refuses_an_include_the_description_does_not_list(steady_url, emulator):
+    # The description's parameter is named `include[]`; `repeat` makes steady read it so.
+    headers = {"Authorization": "Bearer sk-contract", "X-Steady-Query-Array-Format": "repeat"}
+    query = {"include[]": "step_details.everything"}
+    spec = httpx.get(f"{steady_url}/threads/t/runs/r/steps", params=query, headers=headers)
+    assert spec.status_code == 400
+    ours = httpx.get(f"{emulator.base_url}/threads/t/runs/r/steps", params=query, headers=headers)
+    assert ours.status_code == 400 and ours.json()["error"]["param"] == "include[]"

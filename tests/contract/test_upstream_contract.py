@@ -70,6 +70,31 @@ def test_assistants_completed_run_lists_its_messages_within_the_description(stea
     )
 
 
+# The description names the run steps' query parameter `include[]` itself, which the SDK sends
+# as `include[]=...`: steady reads that name literally only with the `repeat` array format.
+LITERAL_BRACKETS = {"X-Steady-Query-Array-Format": "repeat"}
+
+
+def test_assistants_run_steps_are_listed_with_their_results_content_within_the_description(
+    steady_url,
+):
+    literal = OpenAI(
+        api_key="sk-contract", base_url=steady_url, max_retries=0, default_headers=LITERAL_BRACKETS
+    )
+    up = AssistantsUpstream(literal, literal, "asst_contract")
+    # poll() and a stream's end list the run's steps asking for the file search results' text.
+    assert isinstance(accepted(lambda: up._retrieved("thread_1", "run_1")), dict)
+    # Runs are started with the same include[], so a streamed search step carries the text.
+    assert accepted(lambda: up.begin("thread_1", "How do I install it?", META)).run_id
+    accepted(lambda: up.stream("thread_1", "And then?", META))
+    bad = httpx.get(
+        f"{steady_url}/threads/thread_1/runs/run_1/steps",
+        params={"include[]": "step_details.everything"},
+        headers={"Authorization": "Bearer sk-contract", **LITERAL_BRACKETS},
+    )
+    assert bad.status_code == 400, "the validator did not read include[]"
+
+
 def test_responses_mode_requests_meet_the_description(steady_url):
     up = ResponsesUpstream(
         _client(steady_url), _client(steady_url), "gpt-4.1-mini", "Answer from the docs.", "vs_1"

@@ -11,6 +11,7 @@ from openai import OpenAI
 from openai.types import FileObject, VectorStore
 from openai.types.beta import Assistant, AssistantStreamEvent, Thread
 from openai.types.beta.threads import Message, Run
+from openai.types.beta.threads.runs import RunStep
 from openai.types.conversations import Conversation, ConversationItem
 from openai.types.responses import Response, ResponseStreamEvent
 from openai.types.vector_stores import VectorStoreFile, VectorStoreFileBatch
@@ -57,6 +58,41 @@ def test_assistants_objects_and_events(client: OpenAI, assistant_id: str) -> Non
         _strict(Run, finished_run(client, run.thread_id, run.id))
         for message in client.beta.threads.messages.list(run.thread_id):
             _strict(Message, message)
+        steps = client.beta.threads.runs.steps.list(
+            run.id,
+            thread_id=run.thread_id,
+            include=["step_details.tool_calls[*].file_search.results[*].content"],
+        )
+        for step in steps:
+            _strict(RunStep, step)
+        for step in client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id):
+            _strict(RunStep, step)
+
+
+def test_run_steps_return_the_retrieved_chunks_when_asked(client: OpenAI, assistant_id: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        events = list(
+            client.beta.threads.create_and_run(
+                assistant_id=assistant_id,
+                thread={"messages": [{"role": "user", "content": "How do I install docschat?"}]},
+                stream=True,
+            )
+        )
+        run = events[-1].data
+        steps = client.beta.threads.runs.steps
+        content = "step_details.tool_calls[*].file_search.results[*].content"
+        listed = steps.list(run.id, thread_id=run.thread_id, include=[content], order="asc")
+        search, writing = listed.data
+        assert (search.type, writing.type) == ("tool_calls", "message_creation")
+        [call] = search.step_details.tool_calls
+        results = call.file_search.results
+        assert results and all(0 <= r.score <= 1 and r.file_name for r in results)
+        assert "pip install docschat" in " ".join(r.content[0].text for r in results)
+        assert call.file_search.ranking_options.ranker == "default_2024_08_21"
+        # Without include[] the results name their files but carry no text, as OpenAI's do.
+        plain = steps.retrieve(search.id, thread_id=run.thread_id, run_id=run.id)
+        assert all(r.content is None for r in plain.step_details.tool_calls[0].file_search.results)
 
 
 def test_responses_objects_and_events(client: OpenAI, docs: Docs) -> None:

@@ -9,7 +9,7 @@ from proxy.answers import render
 from proxy.answers.render import ALLOWLIST, allowlist, render_answer, to_html, visible
 from proxy.upstream.base import Answer, Citation
 
-PAGES = {"file-a": ("Installing", "https://docs.example/install")}
+PAGES = {"file-a": ("Installing", "https://docs.example/install", "")}
 
 
 def test_assistants_markers_become_numbered_links():

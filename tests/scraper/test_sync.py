@@ -11,8 +11,8 @@ import pytest
 from openai import NotFoundError, OpenAI
 from sqlalchemy import select
 
-from proxy.cli.scrape import exit_code, scrape
 from proxy.config import Settings
+from proxy.documents.scrape import exit_code, scrape
 from proxy.storage.db import Database
 from proxy.storage.models import Document
 from scraper.crawl import CrawlOptions

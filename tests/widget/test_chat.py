@@ -190,6 +190,24 @@ def test_sources_of_the_site_open_in_the_page_and_the_chat_follows(
     expect(widget.chat.locator(".msg.bot[data-status=done]")).to_have_count(1)
 
 
+def test_a_source_names_and_links_the_section_it_was_cited_from(
+    widget: Widget, stack: Stack
+) -> None:
+    stack.upload_doc(
+        "http://docs.test/options",
+        "Options",
+        "# Options {#options}\n\nEvery option of the product.\n\n"
+        "## site_name {#site_name}\n\nThe site_name option puts a kumquat title on the header."
+        "\n\n## theme {#theme}\n\nThe theme option picks light or dark colours.\n",
+    )
+    widget.goto()
+    widget.open()
+    answer = ask_and_wait(widget, "Which option puts a kumquat title on the header?", 1)
+    source = answer.locator(".sources li a", has_text="Options")
+    expect(source).to_have_text("Options \u203a site_name")
+    expect(source).to_have_attribute("href", "http://docs.test/options#site_name")
+
+
 def test_feedback_thumbs_are_stored_and_shown_after_reload(
     widget: Widget, page: Page, stack: Stack
 ) -> None:

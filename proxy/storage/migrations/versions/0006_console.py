@@ -1,7 +1,7 @@
 """operator console: console-side conversation ids and resolved gap groups
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 import secrets
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""One line for the operator when the upstream fails a command's request."""
+"""One line for the operator when the upstream fails a request of a command or a re-sync."""
 
 from __future__ import annotations
 
