@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from proxy.answers.errors import Invalid
 from proxy.answers.limits import Limits
+from proxy.documents.sections import section_of
 from proxy.storage.db import Database
 from proxy.storage.models import Document
 from proxy.upstream.search import DocsSearch, Found
@@ -29,15 +30,19 @@ _MARKS = re.compile(r"[*`]+|(?<!\w)_+|_+(?!\w)|!?\[([^\]]*)\]\([^)]*\)", re.MULT
 
 @dataclass(frozen=True)
 class Result:
-    """One page that matches, with the words around the match."""
+    """One page (or section of one) that matches, with the words around the match."""
 
     title: str
     url: str
     snippet: str
+    section: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        """The result as the API and the MCP tool return it."""
-        return asdict(self)
+        """The result as the API and the MCP tool return it (`section` only when known)."""
+        found = asdict(self)
+        if not self.section:
+            del found["section"]
+        return found
 
 
 def query_text(query: str | None) -> str:
@@ -93,30 +98,37 @@ class Search:
         results: list[Result] = []
         seen: set[str] = set()
         for chunk in found:
-            title, url = pages.get(chunk.file_id) or _named_by_upstream(chunk)
+            title, url, page_text = pages.get(chunk.file_id) or _named_by_upstream(chunk)
             # Only web addresses reach a reader's page: a link is all a result is.
-            if url in seen or not url.startswith(("https://", "http://")):
+            if not url.startswith(("https://", "http://")):
+                continue
+            # The section the chunk came from, when it can be placed in the stored page.
+            heading = section_of(page_text, chunk.text) if page_text else None
+            if heading is not None:
+                url = f"{url.split('#', 1)[0]}#{heading.anchor}"
+            if url in seen:
                 continue
             seen.add(url)
-            results.append(Result(title, url, snippet(chunk.text, text)))
+            section = heading.title if heading is not None else ""
+            results.append(Result(title, url, snippet(chunk.text, text), section))
             if len(results) == limit:
                 break
         return results
 
-    def _pages(self, file_ids: set[str]) -> dict[str, tuple[str, str]]:
-        """(title, url) of the stored pages behind these uploaded files."""
+    def _pages(self, file_ids: set[str]) -> dict[str, tuple[str, str, str]]:
+        """(title, url, Markdown) of the stored pages behind these uploaded files."""
         if not file_ids:
             return {}
         with self.db.read() as s:
             rows = s.execute(
-                select(Document.file_id, Document.title, Document.url).where(
+                select(Document.file_id, Document.title, Document.url, Document.text).where(
                     Document.file_id.in_(file_ids)
                 )
             )
-            return {file_id: (title or url, url) for file_id, title, url in rows}
+            return {f: (title or url, url, text or "") for f, title, url, text in rows}
 
 
-def _named_by_upstream(chunk: Found) -> tuple[str, str]:
+def _named_by_upstream(chunk: Found) -> tuple[str, str, str]:
     """A page this database does not hold (uploaded elsewhere): the file's own attributes."""
     url = str(chunk.attributes.get("url") or "")
-    return str(chunk.attributes.get("title") or chunk.filename or url), url
+    return str(chunk.attributes.get("title") or chunk.filename or url), url, ""

@@ -93,6 +93,7 @@ FOUND = {
                     "title": {"type": "string"},
                     "url": {"type": "string"},
                     "snippet": {"type": "string"},
+                    "section": {"type": "string"},
                 },
             },
         }

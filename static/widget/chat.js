@@ -535,7 +535,8 @@
       a.id = "hit" + i;
       a.setAttribute("role", "option");
       a.tabIndex = -1;
-      a.append(h("b", "", x.title || url), h("span", "", x.snippet || ""));
+      const name = x.title || url;
+      a.append(h("b", "", x.section ? `${name} › ${x.section}` : name), h("span", "", x.snippet || ""));
       const li = h("li");
       li.setAttribute("role", "none"); // the listbox's options are the links
       li.append(a);

@@ -35,6 +35,19 @@ def test_the_page_that_holds_the_words_comes_first_with_a_snippet(stack: Stack) 
     ]) == 1  # fmt: skip
 
 
+def test_a_match_inside_a_section_links_to_that_section(stack: Stack) -> None:
+    stack.upload_doc(
+        "http://docs.test/tuning",
+        "Tuning",
+        "# Tuning\n\nHow to make answers faster.\n\n## Cache sizes {#cache-sizes}\n\n"
+        "The mangosteen cache holds five hundred answers.",
+    )
+    results = stack.http.get("/api/search", params={"q": "mangosteen cache"}).json()["results"]
+    assert results[0]["url"] == "http://docs.test/tuning#cache-sizes"
+    assert (results[0]["title"], results[0]["section"]) == ("Tuning", "Cache sizes")
+    assert results[0]["snippet"] == "The mangosteen cache holds five hundred answers."
+
+
 @pytest.mark.parametrize(
     ("params", "code"),
     [
