@@ -610,6 +610,8 @@ def _start_run(
         reply = scripted(question, st.scripts) or answer(question, index, previous, attributes)
     else:
         reply = Answer((Segment(NOT_FOUND),))
+    # Checked before a fault is taken: a refused request must leave the queued faults alone.
+    step_content = _wants_content()
     lines = _request_lines()
     fault = st.faults.take(RUN_KINDS, *lines)
     if fault is not None:
@@ -647,7 +649,7 @@ def _start_run(
         word_count(instructions, history, passages),
         settings,
         results=reply.results if _store_ids(assistant, thread, tools) else (),
-        step_content=_wants_content(),
+        step_content=step_content,
     )
     if job.token_times:
         run.message = Message(

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 # The uploader's header: "Title: ...", "URL: ..." (and any attribute lines) before a blank line.
 _HEADER_LINE = re.compile(r"^(title|url|source|attributes?|description|path)\s*:\s?(.*)$", re.I)
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+# A heading, without closing hashes or the `{#anchor}` the crawler keeps after its text.
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(?:\{#[^}\s]*\})?\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")

@@ -317,12 +317,17 @@ def conversations(
         wanted.append(
             exists().where(in_session, func.lower(Message.text).like(pattern, escape="\\"))
         )
+    # One message inside the whole range, not one after its start and another before its end.
+    within = []
     if filters.start is not None:
-        start = datetime.combine(filters.start, datetime.min.time(), UTC)
-        wanted.append(exists().where(in_session, Message.created_at >= start))
+        within.append(
+            Message.created_at >= datetime.combine(filters.start, datetime.min.time(), UTC)
+        )
     if filters.end is not None:
         end = datetime.combine(filters.end + timedelta(days=1), datetime.min.time(), UTC)
-        wanted.append(exists().where(in_session, Message.created_at < end))
+        within.append(Message.created_at < end)
+    if within:
+        wanted.append(exists().where(in_session, *within))
     has_messages = exists().where(in_session)
     with db.session() as s:
         base = select(ChatSession).where(has_messages, *wanted)

@@ -113,10 +113,23 @@ def _stored(db: Database, scope: str) -> tuple[int, int]:
     return len(sizes), sum(sizes)
 
 
-def record(db: Database, spec: SourceSpec, error: str = "", scope: str | None = None) -> None:
+def _release(row: Source, owner: str | None) -> None:
+    """End the claim `owner` holds on a source. Another process's claim stays (one that took
+    over an expired claim, or a worker syncing while an operator's `docschat scrape` ran)."""
+    if owner is not None and row.claimed_by == owner:
+        row.claimed_by = row.claimed_until = None
+
+
+def record(
+    db: Database,
+    spec: SourceSpec,
+    error: str = "",
+    scope: str | None = None,
+    owner: str | None = None,
+) -> None:
     """Record (or update) a source after a sync: when, any error, and the pages and bytes
     stored under `scope` (the sync's scope; a sync that failed before it had one keeps the
-    counts it had)."""
+    counts it had); `owner` gives up its claim."""
     counted = _stored(db, scope) if scope is not None else None
     with db.session() as s:
         row = s.scalars(select(Source).where(Source.location == spec.location)).first()
@@ -129,18 +142,19 @@ def record(db: Database, spec: SourceSpec, error: str = "", scope: str | None = 
         if counted is not None:
             row.pages, row.bytes = counted
         row.error = error[:2000]
-        row.claimed_by = row.claimed_until = None
+        _release(row, owner)
 
 
-def record_failure(db: Database, spec: SourceSpec, error: str) -> bool:
-    """Note a failed sync on a recorded source (its counts stay); False when not recorded."""
+def record_failure(db: Database, spec: SourceSpec, error: str, owner: str | None = None) -> bool:
+    """Note a failed sync on a recorded source (its counts stay); False when not recorded;
+    `owner` gives up its claim."""
     with db.session() as s:
         row = s.scalars(select(Source).where(Source.location == spec.location)).first()
         if row is None:
             return False
         row.last_sync_at = utcnow()
         row.error = (error or "failed")[:2000]
-        row.claimed_by = row.claimed_until = None
+        _release(row, owner)
     return True
 
 
@@ -240,13 +254,13 @@ class Resync:
             except ScrapeError as exc:
                 # Nothing was removed: a failed sync only records why it failed.
                 log.warning("re-sync of %s failed: %s", spec.location, exc)
-                record_failure(self.db, spec, str(exc))
+                record_failure(self.db, spec, str(exc), self.owner)
             except Exception as exc:
                 log.exception("re-sync of %s failed", spec.location)
-                record_failure(self.db, spec, f"{type(exc).__name__}: {exc}")
+                record_failure(self.db, spec, f"{type(exc).__name__}: {exc}", self.owner)
             else:
                 trouble = problems(summary)
                 log.info("re-synced %s%s", spec.location, f" ({trouble})" if trouble else "")
-                record(self.db, spec, trouble, summary.get("scope"))
+                record(self.db, spec, trouble, summary.get("scope"), self.owner)
             done += 1
         return done

@@ -171,8 +171,10 @@ def gaps_export() -> Any:
 
 @admin.post("/gaps/<group_id>/resolve")
 def resolve(group_id: str) -> Any:
-    """Mark a gap group resolved; it comes back when its topic is asked about again."""
-    since = insights.day_start(utcnow()) - timedelta(days=MAX_DAYS)
+    """Mark a gap group resolved; it comes back when its topic is asked about again. The group
+    is looked for over the `days` the console listed it in: over a longer window older questions
+    may join it, and its id (that of its oldest question) would differ."""
+    since = insights.day_start(utcnow()) - timedelta(days=_days() - 1)
     found = insights.resolve(_db(), group_id[:64], since)
     return jsonify(
         id=found.id, resolved_at=found.resolved_at.isoformat() if found.resolved_at else None

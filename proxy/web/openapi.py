@@ -392,7 +392,7 @@ def _admin_paths() -> dict[str, Any]:
             "post": {
                 "operationId": "adminResolveGap",
                 "security": ADMIN,
-                "parameters": [GROUP_ID],
+                "parameters": [GROUP_ID, DAYS],
                 "responses": {
                     "200": {
                         "description": "marked resolved until its topic is asked again",

@@ -197,7 +197,7 @@
       resolve.disabled = true;
       try {
         if (group.resolved) await api('gaps/' + encodeURIComponent(group.id) + '/resolve', {method: 'DELETE'});
-        else await api('gaps/' + encodeURIComponent(group.id) + '/resolve', {method: 'POST'});
+        else await api('gaps/' + encodeURIComponent(group.id) + '/resolve?' + gapQuery(), {method: 'POST'});
         await loadGaps();
       } catch (err) { resolve.disabled = false; problem(err); }
     }}}, group.resolved ? 'Reopen' : 'Mark resolved');

@@ -28,7 +28,7 @@ ON_TOPIC = [
     ("What happens to pages that disappear from the site?", "scraping", "disappeared"),
     ("How do I run database migrations?", "deploying", "migrations"),
     ("When do I need Redis?", "deploying", "REDIS_URL"),
-    ("How do I protect the admin endpoints?", "security", "DOCSCHAT_ADMIN_TOKEN"),
+    ("Which header do the admin endpoints need?", "security", "DOCSCHAT_ADMIN_TOKEN"),
     ("How do I try docschat locally without an API key?", "getting-started", "demo"),
     (
         "How do I crawl a local build whose sitemap names the production host?",

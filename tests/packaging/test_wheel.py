@@ -181,6 +181,9 @@ def test_installed_demo_lists_the_bundled_docs(installed: Path, start: Any, tmp_
     pages = sorted(DOCS.glob("*.md"))
     assert f"the {len(pages)} pages" in page.text
     for doc in pages:
-        assert f"{doc.stem}.html</a>" in page.text
-    assert f"crawled {len(pages) + 1} pages" in log.read_text()  # and the index page
+        assert f'<li><a href="{doc.stem}.html">' in page.text
+        assert (
+            '<script src="/widget.js"' in httpx.get(f"http://127.0.0.1:{port}/{doc.stem}.html").text
+        )
+    assert f"crawled {len(pages)} pages" in log.read_text()  # the front page is not indexed
     assert httpx.get(f"http://127.0.0.1:{port}/widget.js").status_code == 200

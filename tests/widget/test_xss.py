@@ -126,8 +126,8 @@ def test_hostile_docs_give_answers_that_show_as_plain_text(
         answer = widget.wait_answers(n + 1)
         expect(answer.locator(".bubble")).to_contain_text(f"quokka{n}")
     shown = " ".join(widget.chat.locator(".msg.bot .bubble").all_text_contents())
-    # Read as text (the emulator drops markdown's `__` from what it quotes).
-    assert "<img src=x onerror=window.xss=2>" in shown and "<script>" in shown
+    # Read as text, exactly as the page holds it.
+    assert "<img src=x onerror=window.__xss=2>" in shown and "<script>" in shown
     source = widget.chat.locator(".sources a", has_text="Hostile page").first
     expect(source).to_have_text("Hostile page <img src=x onerror=window.__xss=99>")
     assert_inert(widget, page, host_site)

@@ -38,6 +38,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("resolved_gaps")
-    with op.batch_alter_table("sessions") as batch:
-        batch.drop_index("ix_sessions_console_id")
-        batch.drop_column("console_id")
+    # Not in batch mode: on SQLite that rebuilds `sessions` (copy, drop, rename), and dropping
+    # the table with foreign keys on would cascade to every message. SQLite 3.35 and later drop
+    # a column in place.
+    op.drop_index("ix_sessions_console_id", table_name="sessions")
+    op.drop_column("sessions", "console_id")
