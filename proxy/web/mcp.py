@@ -40,8 +40,13 @@ def mcp_endpoint() -> Any:
     """Hand an MCP request to the SDK, after the token check."""
     services: Services = current_app.extensions["docschat"]
     secret = services.settings.mcp_token
-    if secret and not token_matches(bearer_token(), secret):
-        raise ApiError(401, "unauthorized", "This MCP server needs its Bearer token.")
+    if secret:
+        # Wrong guesses count with the operator token's: one budget of guesses per client.
+        services.limits.admin_locked(g.client_ip)
+        if not token_matches(bearer_token(), secret):
+            if request.headers.get("Authorization"):
+                services.limits.admin_failed(g.client_ip)
+            raise ApiError(401, "unauthorized", "This MCP server needs its Bearer token.")
     environ = {k: v for k, v in request.environ.items() if k not in PASSED}
     environ.update({key: g.get(name, "") for key, name in PASSED.items()})
     bridge = _bridge(current_app._get_current_object(), services)

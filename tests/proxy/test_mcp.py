@@ -93,6 +93,17 @@ def test_a_token_closes_the_whole_server(start_stack: Callable[..., Stack]) -> N
     found = asyncio.run(with_token())
     assert not found.is_error and found.structured_content["result"][0]["url"].endswith("install")
 
+    # Guessing is limited like the operator token's: 30 wrong tokens a minute (one was sent
+    # above), then 429 with Retry-After, even for the right token.
+    statuses = [
+        httpx.post(f"{stack.url}/mcp", json=body, headers={"Authorization": f"Bearer g{n}"})
+        for n in range(35)
+    ]
+    assert [r.status_code for r in statuses[:29]] == [401] * 29
+    assert statuses[-1].status_code == 429 and int(statuses[-1].headers["Retry-After"]) >= 1
+    right = {"Authorization": "Bearer mcp-secret-token"}
+    assert httpx.post(f"{stack.url}/mcp", json=body, headers=right).status_code == 429
+
 
 def test_a_page_of_another_site_may_not_call_it(start_stack: Callable[..., Stack]) -> None:
     stack = start_stack()
