@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -12,6 +13,9 @@ SPACE = re.compile(r"\s+")
 SPECIFIC_LINE = 24
 
 
+# One search or answer places several chunks in the same few pages: squeeze and parse each page
+# once (a str caches its hash, so a repeated page costs a lookup, not another pass over it).
+@functools.lru_cache(maxsize=32)
 def _squeezed(text: str) -> tuple[str, list[int]]:
     """The text with every run of whitespace as one space, and each kept character's offset."""
     out: list[str] = []
@@ -53,19 +57,23 @@ def locate(text: str, chunk: str) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=32)
+def _headings(text: str) -> tuple[Heading, ...]:
+    return tuple(headings(text))
+
+
 def section_of(text: str, chunk: str) -> Heading | None:
     """The heading before the chunk's place in the page (not the page's own title), if any."""
     at = locate(text, chunk)
     if at is None:
         return None
-    before = [h for h in headings(text) if h.offset <= at and h.level > 1]
+    before = [h for h in _headings(text) if h.offset <= at and h.level > 1]
     return before[-1] if before else None
 
 
 def first_section(text: str, chunks: Iterable[str]) -> Heading | None:
     """The section of the best-ranked chunk that can be placed in the page."""
     for chunk in chunks:
-        at = locate(text, chunk)
-        if at is not None:
+        if locate(text, chunk) is not None:
             return section_of(text, chunk)
     return None
