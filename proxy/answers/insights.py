@@ -329,7 +329,9 @@ def conversations(
     if within:
         wanted.append(exists().where(in_session, *within))
     has_messages = exists().where(in_session)
-    with db.session() as s:
+    # A read: every session has its console id (the model's default, filled in by migration
+    # 0006 for older ones), and on SQLite a write session would hold the write lock meanwhile.
+    with db.read() as s:
         base = select(ChatSession).where(has_messages, *wanted)
         total = s.scalar(select(func.count()).select_from(base.subquery())) or 0
         sessions = s.scalars(
