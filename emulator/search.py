@@ -279,8 +279,13 @@ def make_query(question: str, previous: str | None) -> Query:
 
 
 def qualifies(passage: Passage, query: Query, index: Bm25Index) -> bool:
-    """The silence rule: the passage holds at least COVERAGE of the question's IDF weight."""
-    return bool(query.checked) and index.coverage(passage, query.checked) >= COVERAGE
+    """The silence rule: the passage holds at least COVERAGE of the question's IDF weight.
+
+    Numbers the documents never contain are left out: a ticket number or a counter in a
+    question ("(12)") says nothing about its topic, yet would weigh as much as any word."""
+    checked = {t for t in query.checked if not (t.isdigit() and t not in index.idf)}
+    checked = checked or set(query.checked)
+    return bool(checked) and index.coverage(passage, checked) >= COVERAGE
 
 
 def _unit_score(unit: Unit, weights: Mapping[str, float], index: Bm25Index) -> float:

@@ -178,3 +178,13 @@ def test_the_api_switches_topic_and_marks_citations_at_sentence_ends(
     second = ask("What is the capital of France?")
     assert second.output_text == NOT_FOUND
     assert second.output[-1].content[0].annotations == []
+
+
+def test_a_number_the_docs_never_hold_does_not_silence_a_question(index: Bm25Index) -> None:
+    plain = answer("How do I install docschat with pip?", index)
+    assert plain.found
+    for n in (48213, 90817):  # numbers no page holds: the same answer as without them
+        reply = answer(f"How do I install docschat with pip? ({n})", index)
+        assert reply.found and reply.text == plain.text, (n, reply.text)
+    for n in range(50):  # as the scale tests number their questions: never silenced
+        assert answer(f"How do I install docschat? ({n})", index).found, n
