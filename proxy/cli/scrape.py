@@ -9,6 +9,8 @@ import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -406,48 +408,40 @@ def list_documents(db: Database) -> list[dict[str, Any]]:
     ]
 
 
-def run_docs(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `docschat docs`: list the stored documents."""
+def _listed(
+    args: argparse.Namespace,
+    settings: Settings,
+    command: str,
+    read: Callable[[Database], list[dict[str, Any]]],
+    shown: Callable[[list[dict[str, Any]]], str],
+) -> int:
+    """Read a list from the database and print it (as JSON with --json); 2 when it cannot."""
     try:
         db = Database(settings.database_url)
         try:
             _upgrade_quietly(db)
-            docs = list_documents(db)
+            found = read(db)
         finally:
             db.dispose()
     except Exception as exc:
         message = f"cannot read the database: {_first_line(exc)}"
         if args.json:
             print(json.dumps({"error": message}))
-        print(f"docschat docs: {message}", file=sys.stderr)
+        print(f"docschat {command}: {message}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(docs, indent=2))
-        return 0
-    print(format_documents(docs))
+    print(json.dumps(found, indent=2) if args.json else shown(found))
     return 0
+
+
+def run_docs(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `docschat docs`: list the stored documents."""
+    return _listed(args, settings, "docs", list_documents, format_documents)
 
 
 def run_sources(args: argparse.Namespace, settings: Settings) -> int:
     """Run `docschat sources`: every recorded source with its last sync."""
-    try:
-        db = Database(settings.database_url)
-        try:
-            _upgrade_quietly(db)
-            sources = listing(db)
-        finally:
-            db.dispose()
-    except Exception as exc:
-        message = f"cannot read the database: {_first_line(exc)}"
-        if args.json:
-            print(json.dumps({"error": message}))
-        print(f"docschat sources: {message}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(sources, indent=2))
-    else:
-        print(format_sources(sources, settings.sync_interval))
-    return 0
+    shown = partial(format_sources, interval=settings.sync_interval)
+    return _listed(args, settings, "sources", listing, shown)
 
 
 def format_sources(sources: list[dict[str, Any]], interval: float) -> str:
